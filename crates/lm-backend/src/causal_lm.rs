@@ -1,0 +1,128 @@
+//! The causal language model seam: what PPO, demonstration generation, log-prob scoring and
+//! reward backbones need from a decoder. An architecture is a type implementing
+//! [`CausalLm`]; nothing else in the workspace matches on architectures.
+
+use std::path::Path;
+
+use tch::{nn::VarStore, Tensor};
+
+use crate::error::Result;
+use crate::kv_cache::KvCache;
+
+/// Sizes and special tokens of a causal LM, independent of its architecture.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct LmInfo {
+    /// `model_type` as in `config.json` (`gpt_neox`, `gpt2`, ...).
+    pub model_type: String,
+    /// Vocabulary size (rows of the output embedding).
+    pub vocab_size: i64,
+    /// Hidden size.
+    pub hidden_size: i64,
+    /// Number of transformer layers.
+    pub num_layers: usize,
+    /// Longest sequence the position scheme supports (learned positions), if bounded.
+    pub max_positions: Option<i64>,
+    /// End-of-sequence token id from the config.
+    pub eos_token_id: Option<i64>,
+    /// Beginning-of-sequence token id from the config.
+    pub bos_token_id: Option<i64>,
+}
+
+/// Logits and last hidden states of a forward pass.
+#[derive(Debug)]
+pub struct LmOutput {
+    /// `[batch, len, vocab]` next-token logits for every position.
+    pub logits: Tensor,
+    /// `[batch, len, hidden]` hidden states after the final layer norm.
+    pub hidden: Tensor,
+}
+
+/// A decoder-only language model with an explicit KV cache.
+///
+/// Inputs follow one convention: `input_ids` `[batch, new_len]` are the new tokens and
+/// `attention_mask` `[batch, past_len + new_len]` marks the real tokens of the whole sequence
+/// so far (cached ones included), so left padding and incremental decoding need no other
+/// bookkeeping: positions are the index of each token among its row's real tokens.
+pub trait CausalLm: Send {
+    /// Sizes and special tokens.
+    fn info(&self) -> &LmInfo;
+
+    /// The variables (parameters) of the model, named as in the Hugging Face checkpoint.
+    fn var_store(&self) -> &VarStore;
+
+    /// Mutable access to the variables (to change dtype, freeze, load).
+    fn var_store_mut(&mut self) -> &mut VarStore;
+
+    /// Hidden states after the final layer norm, `[batch, new_len, hidden]`. `cache`, when
+    /// given, supplies the past keys/values and receives the new ones. `train` enables dropout.
+    fn forward_hidden(
+        &self,
+        input_ids: &Tensor,
+        attention_mask: &Tensor,
+        cache: Option<&mut KvCache>,
+        train: bool,
+    ) -> Result<Tensor>;
+
+    /// Next-token logits from hidden states, `[.., vocab]`.
+    fn lm_head(&self, hidden: &Tensor) -> Result<Tensor>;
+
+    /// The variable-name prefix of transformer layer `i` (e.g. `gpt_neox.layers.3.`), used to
+    /// freeze all but the top layers.
+    fn layer_prefix(&self, i: usize) -> String;
+
+    /// Prefixes of variables that sit above the layers (final norm, output embedding), which
+    /// stay trainable with the top layers.
+    fn head_prefixes(&self) -> Vec<String>;
+
+    /// The `config.json` to write when saving.
+    fn config_json(&self) -> serde_json::Value;
+
+    /// Logits and hidden states in one call.
+    fn forward(
+        &self,
+        input_ids: &Tensor,
+        attention_mask: &Tensor,
+        cache: Option<&mut KvCache>,
+        train: bool,
+    ) -> Result<LmOutput> {
+        let hidden = self.forward_hidden(input_ids, attention_mask, cache, train)?;
+        let logits = self.lm_head(&hidden)?;
+        Ok(LmOutput { logits, hidden })
+    }
+
+    /// A fresh, empty cache sized for this model.
+    fn new_cache(&self) -> KvCache {
+        KvCache::new(self.info().num_layers)
+    }
+
+    /// Writes `config.json` and `model.safetensors` to `dir` in the Hugging Face layout, so that
+    /// `AutoModelForCausalLM.from_pretrained(dir)` loads it unchanged. Files are written
+    /// atomically (temporary file, then rename).
+    fn save(&self, dir: &Path) -> Result<()> {
+        crate::save::save_pretrained(dir, self.var_store(), &self.config_json(), None)
+    }
+}
+
+/// Freezes every parameter of `model` except those of the top `n` layers and the final
+/// norm / output embedding (trlx's `num_layers_unfrozen`). `n >= num_layers` unfreezes all.
+pub fn freeze_all_but_top_layers(model: &dyn CausalLm, n: usize) {
+    let total = model.info().num_layers;
+    let first = total.saturating_sub(n);
+    let mut keep: Vec<String> = (first..total).map(|i| model.layer_prefix(i)).collect();
+    keep.extend(model.head_prefixes());
+    for (name, t) in model.var_store().variables() {
+        let trainable = n >= total || keep.iter().any(|p| name.starts_with(p.as_str()));
+        let _ = t.set_requires_grad(trainable);
+    }
+}
+
+/// The variables that currently require gradients (what an optimizer should update).
+pub fn trainable_parameters(vs: &VarStore) -> Vec<Tensor> {
+    let mut named: Vec<(String, Tensor)> = vs
+        .variables()
+        .into_iter()
+        .filter(|(_, t)| t.requires_grad())
+        .collect();
+    named.sort_by(|a, b| a.0.cmp(&b.0));
+    named.into_iter().map(|(_, t)| t).collect()
+}

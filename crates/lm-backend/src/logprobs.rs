@@ -1,0 +1,136 @@
+//! Teacher-forced log-probs of given continuations: for a batch of (prompt, response) id
+//! lists, the log-prob of each response token given the prompt and the response tokens before
+//! it. PPO needs them per token; maximum-entropy IRL and the implicit reward need the sums.
+//!
+//! Layout of the batch: `[left-padded prompt block | right-padded response block]`, so every
+//! row's response starts at the same column and positions follow the real tokens.
+
+use tch::{Device, Kind, Tensor};
+
+use crate::causal_lm::CausalLm;
+use crate::error::{LmError, Result};
+
+/// A packed batch of prompt + response ids.
+#[derive(Debug)]
+pub struct ContinuationBatch {
+    /// `[batch, prompt_len + response_len]`.
+    pub input_ids: Tensor,
+    /// `[batch, prompt_len + response_len]`, 1 for real tokens.
+    pub attention_mask: Tensor,
+    /// Column where the response block starts.
+    pub prompt_len: i64,
+    /// Width of the response block.
+    pub response_len: i64,
+    /// `[batch, response_len]` ids of the response block.
+    pub response_ids: Tensor,
+    /// `[batch, response_len]`, 1 for real response tokens.
+    pub response_mask: Tensor,
+}
+
+impl ContinuationBatch {
+    /// Packs prompts (left-padded) and responses (right-padded) with `pad_id`.
+    pub fn new(
+        prompts: &[Vec<i64>],
+        responses: &[Vec<i64>],
+        pad_id: i64,
+        device: Device,
+    ) -> Result<Self> {
+        if prompts.len() != responses.len() || prompts.is_empty() {
+            return Err(LmError::InvalidArgument(format!(
+                "need as many prompts as responses (and at least one): {} vs {}",
+                prompts.len(),
+                responses.len()
+            )));
+        }
+        if let Some(i) = prompts.iter().position(Vec::is_empty) {
+            return Err(LmError::InvalidArgument(format!(
+                "prompt {i} is empty: a response's first token needs a prompt token to condition on"
+            )));
+        }
+        let p = prompts.iter().map(Vec::len).max().unwrap_or(0);
+        let r = responses.iter().map(Vec::len).max().unwrap_or(0).max(1);
+        let b = prompts.len();
+        let mut ids = Vec::with_capacity(b * (p + r));
+        let mut mask = Vec::with_capacity(b * (p + r));
+        let mut rmask = Vec::with_capacity(b * r);
+        for (pr, rs) in prompts.iter().zip(responses) {
+            ids.extend(std::iter::repeat_n(pad_id, p - pr.len()));
+            mask.extend(std::iter::repeat_n(0i64, p - pr.len()));
+            ids.extend(pr);
+            mask.extend(std::iter::repeat_n(1i64, pr.len()));
+            ids.extend(rs);
+            mask.extend(std::iter::repeat_n(1i64, rs.len()));
+            rmask.extend(std::iter::repeat_n(1i64, rs.len()));
+            ids.extend(std::iter::repeat_n(pad_id, r - rs.len()));
+            mask.extend(std::iter::repeat_n(0i64, r - rs.len()));
+            rmask.extend(std::iter::repeat_n(0i64, r - rs.len()));
+        }
+        let (bi, pi, ri) = (b as i64, p as i64, r as i64);
+        let input_ids = Tensor::from_slice(&ids)
+            .view([bi, pi + ri])
+            .to_device(device);
+        let attention_mask = Tensor::from_slice(&mask)
+            .view([bi, pi + ri])
+            .to_device(device);
+        let response_ids = input_ids.narrow(1, pi, ri);
+        let response_mask = Tensor::from_slice(&rmask).view([bi, ri]).to_device(device);
+        Ok(ContinuationBatch {
+            input_ids,
+            attention_mask,
+            prompt_len: pi,
+            response_len: ri,
+            response_ids,
+            response_mask,
+        })
+    }
+
+    /// Per-token log-probs `[batch, response_len]` of the response tokens from full-sequence
+    /// logits `[batch, prompt_len + response_len, vocab]` (0 at padding).
+    pub fn response_logprobs(&self, logits: &Tensor) -> Result<Tensor> {
+        let pred = logits.f_narrow(1, self.prompt_len - 1, self.response_len)?;
+        let lp = pred
+            .f_log_softmax(-1, Kind::Float)?
+            .f_gather(2, &self.response_ids.f_unsqueeze(-1)?, false)?
+            .f_squeeze_dim(-1)?;
+        Ok(lp.f_mul(&self.response_mask.f_to_kind(Kind::Float)?)?)
+    }
+
+    /// Hidden states `[batch, response_len, hidden]` at the positions that predict each
+    /// response token (what a value head reads in PPO).
+    pub fn response_hidden(&self, hidden: &Tensor) -> Result<Tensor> {
+        Ok(hidden.f_narrow(1, self.prompt_len - 1, self.response_len)?)
+    }
+}
+
+/// Teacher-forced log-probs of responses given prompts.
+#[derive(Debug)]
+pub struct ContinuationLogprobs {
+    /// `[batch, response_len]` per-token log-probs, 0 at padding.
+    pub per_token: Tensor,
+    /// `[batch, response_len]` response mask.
+    pub mask: Tensor,
+    /// `[batch]` summed log-probs (the sequence log-likelihood).
+    pub sum: Tensor,
+}
+
+/// Scores `responses` given `prompts` under `model` (no-grad, eval mode).
+pub fn continuation_logprobs(
+    model: &dyn CausalLm,
+    prompts: &[Vec<i64>],
+    responses: &[Vec<i64>],
+    pad_id: i64,
+    device: Device,
+) -> Result<ContinuationLogprobs> {
+    let _guard = tch::no_grad_guard();
+    let batch = ContinuationBatch::new(prompts, responses, pad_id, device)?;
+    let logits = model
+        .forward(&batch.input_ids, &batch.attention_mask, None, false)?
+        .logits;
+    let per_token = batch.response_logprobs(&logits)?;
+    let sum = per_token.f_sum_dim_intlist(-1, false, Kind::Float)?;
+    Ok(ContinuationLogprobs {
+        per_token,
+        mask: batch.response_mask,
+        sum,
+    })
+}

@@ -1,0 +1,80 @@
+//! GPT-NeoX self-attention with partial rotary embeddings and a KV cache, mirroring
+//! `GPTNeoXAttention` in `transformers/models/gpt_neox/modeling_gpt_neox.py` (eager path:
+//! scores scaled by `head_dim^-0.5`, softmax in float32).
+
+use tch::{nn, nn::Module, Kind, Tensor};
+
+use super::config::GptNeoXConfig;
+use crate::error::Result;
+use crate::kv_cache::KvCache;
+use crate::rotary::Rotary;
+
+/// One attention block: fused `query_key_value` projection and output `dense`.
+#[derive(Debug)]
+pub struct GptNeoXAttention {
+    query_key_value: nn::Linear,
+    dense: nn::Linear,
+    num_heads: i64,
+    head_dim: i64,
+    dropout: f64,
+}
+
+impl GptNeoXAttention {
+    /// Creates the block's variables under `vs` (`...attention`).
+    pub fn new(vs: nn::Path, cfg: &GptNeoXConfig) -> Self {
+        let lin = nn::LinearConfig {
+            bias: cfg.attention_bias,
+            ..Default::default()
+        };
+        let h = cfg.hidden_size;
+        GptNeoXAttention {
+            query_key_value: nn::linear(&vs / "query_key_value", h, 3 * h, lin),
+            dense: nn::linear(&vs / "dense", h, h, lin),
+            num_heads: cfg.num_heads,
+            head_dim: cfg.head_dim,
+            dropout: cfg.attention_dropout,
+        }
+    }
+
+    /// Attention output `[batch, len, hidden]`.
+    #[allow(clippy::too_many_arguments)]
+    pub fn forward(
+        &self,
+        x: &Tensor,
+        bias: &Tensor,
+        rotary: &Rotary,
+        cos_sin: &(Tensor, Tensor),
+        cache: Option<(&mut KvCache, usize)>,
+        train: bool,
+    ) -> Result<Tensor> {
+        let (b, t, h) = x.size3()?;
+        let qkv = self
+            .query_key_value
+            .forward(x)
+            .f_view([b, t, self.num_heads, 3 * self.head_dim])?
+            .f_transpose(1, 2)?;
+        let parts = qkv.f_chunk(3, -1)?;
+        let (q, k, v) = (&parts[0], &parts[1], &parts[2]);
+        let q = rotary.apply(q, &cos_sin.0, &cos_sin.1)?;
+        let k = rotary.apply(k, &cos_sin.0, &cos_sin.1)?;
+        let (k, v) = match cache {
+            Some((c, layer)) => c.append(layer, k, v.shallow_clone())?,
+            None => (k, v.shallow_clone()),
+        };
+        let scale = (self.head_dim as f64).powf(-0.5);
+        let scores = q
+            .f_matmul(&k.f_transpose(-2, -1)?)?
+            .f_mul_scalar(scale)?
+            .f_add(bias)?;
+        let probs = scores
+            .f_softmax(-1, Kind::Float)?
+            .f_to_kind(q.kind())?
+            .f_dropout(self.dropout, train)?;
+        let out = probs
+            .f_matmul(&v)?
+            .f_transpose(1, 2)?
+            .f_contiguous()?
+            .f_view([b, t, h])?;
+        Ok(self.dense.forward(&out))
+    }
+}

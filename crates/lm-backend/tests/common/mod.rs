@@ -1,0 +1,46 @@
+//! Shared helpers for the parity tests: fixture paths and the reference tensors written by
+//! `scripts/fixtures/make_tiny_models.py`.
+#![allow(dead_code)]
+
+use std::collections::HashMap;
+use std::path::PathBuf;
+
+use tch::Tensor;
+
+pub fn fixture(name: &str) -> PathBuf {
+    PathBuf::from(env!("CARGO_MANIFEST_DIR"))
+        .join("tests")
+        .join("fixtures")
+        .join(name)
+}
+
+pub fn reference(model: &str) -> anyhow::Result<HashMap<String, Tensor>> {
+    let path = fixture(model).join("reference.safetensors");
+    Ok(Tensor::read_safetensors(&path)?.into_iter().collect())
+}
+
+pub fn reference_json(model: &str) -> anyhow::Result<serde_json::Value> {
+    let text = std::fs::read_to_string(fixture(model).join("reference.json"))?;
+    Ok(serde_json::from_str(&text)?)
+}
+
+/// Max |a - b| over the positions where `mask` (`[batch, len]`) is 1; a and b are
+/// `[batch, len, ...]`.
+pub fn max_abs_diff_masked(a: &Tensor, b: &Tensor, mask: &Tensor) -> f64 {
+    let diff = (a - b).abs();
+    let mut m = mask.to_kind(tch::Kind::Float);
+    while m.dim() < diff.dim() {
+        m = m.unsqueeze(-1);
+    }
+    (diff * m).max().double_value(&[])
+}
+
+pub fn max_abs_diff(a: &Tensor, b: &Tensor) -> f64 {
+    (a - b).abs().max().double_value(&[])
+}
+
+pub fn ids(v: &serde_json::Value) -> Vec<i64> {
+    v.as_array()
+        .map(|a| a.iter().filter_map(|x| x.as_i64()).collect())
+        .unwrap_or_default()
+}

@@ -1,0 +1,8 @@
+#![doc = include_str!("../README.md")]
+
+pub mod error;
+pub mod metrics;
+pub mod scorers;
+
+pub use error::{Result, ToxEvalError};
+pub use scorers::{ProfanityCheck, ToxicityScorer};
