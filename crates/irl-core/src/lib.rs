@@ -1,1 +1,24 @@
 #![doc = include_str!("../README.md")]
+
+pub mod demonstrations;
+pub mod error;
+pub mod evaluation;
+pub mod objectives;
+pub mod reward_model;
+pub mod reward_models;
+pub mod trainer;
+
+pub use demonstrations::{
+    build_demonstrations, read_demonstrations, Demonstration, DemonstrationConfig, JsonlAppender,
+};
+pub use error::{IrlError, Result};
+pub use evaluation::{
+    evaluate_reward, score_responses, true_reward_from_probability, true_rewards,
+};
+pub use objectives::{
+    objective_by_name, HingeMaxMargin, IrlObjective, Logistic, MaxEntropy, ObjectiveInputs,
+    PaperMaxMargin,
+};
+pub use reward_model::{trainable_parameters, RewardModel};
+pub use reward_models::{BagOfWordsReward, ImplicitReward, LmReward};
+pub use trainer::{batch_loss, EpochReport, IrlTrainer, IrlTrainerConfig, Selection, TrainReport};

@@ -310,9 +310,11 @@ impl PpoConfig {
         at_least_one("chunk_size", self.chunk_size)?;
         at_least_one("batch_size", self.batch_size)?;
         at_least_one("ppo_epochs", self.ppo_epochs)?;
-        check(self.num_layers_unfrozen >= -1, "num_layers_unfrozen", || {
-            format!("must be -1 (all) or >= 0, got {}", self.num_layers_unfrozen)
-        })?;
+        check(
+            self.num_layers_unfrozen >= -1,
+            "num_layers_unfrozen",
+            || format!("must be -1 (all) or >= 0, got {}", self.num_layers_unfrozen),
+        )?;
         non_negative("init_kl_coef", self.init_kl_coef)?;
         if let Some(target) = self.target {
             positive("target", target)?;
@@ -331,23 +333,17 @@ impl PpoConfig {
         if let Some(clip) = self.cliprange_reward {
             positive("cliprange_reward", clip)?;
         }
-        check(
-            self.top_p > 0.0 && self.top_p <= 1.0,
-            "top_p",
-            || format!("must be in (0, 1], got {}", self.top_p),
-        )?;
+        check(self.top_p > 0.0 && self.top_p <= 1.0, "top_p", || {
+            format!("must be in (0, 1], got {}", self.top_p)
+        })?;
         positive("temperature", self.temperature)?;
         at_least_one("max_new_tokens", self.max_new_tokens)?;
-        check(
-            self.seq_length > self.max_new_tokens,
-            "seq_length",
-            || {
-                format!(
-                    "must exceed max_new_tokens ({}), got {}",
-                    self.max_new_tokens, self.seq_length
-                )
-            },
-        )?;
+        check(self.seq_length > self.max_new_tokens, "seq_length", || {
+            format!(
+                "must exceed max_new_tokens ({}), got {}",
+                self.max_new_tokens, self.seq_length
+            )
+        })?;
         Ok(())
     }
 }
@@ -361,12 +357,35 @@ mod tests {
         let c = PpoConfig::default();
         c.validate()?;
         assert_eq!(c.mode, PpoMode::Corrected);
-        assert_eq!((c.lr, c.adam_betas, c.weight_decay), (3e-6, (0.9, 0.95), 6e-4));
-        assert_eq!((c.init_kl_coef, c.target, c.horizon), (0.2, Some(5.71), 10_000));
-        assert_eq!((c.gamma, c.lam, c.cliprange, c.cliprange_value), (1.0, 0.95, 0.2, 0.2));
-        assert_eq!((c.vf_coef, c.scale_reward, c.cliprange_reward), (1.0, ScaleReward::Running, Some(10.0)));
-        assert_eq!((c.ppo_epochs, c.num_rollouts, c.chunk_size, c.num_layers_unfrozen), (8, 32, 4, 4));
-        assert_eq!((c.top_k, c.top_p, c.temperature, c.max_new_tokens), (30, 1.0, 1.0, 128));
+        assert_eq!(
+            (c.lr, c.adam_betas, c.weight_decay),
+            (3e-6, (0.9, 0.95), 6e-4)
+        );
+        assert_eq!(
+            (c.init_kl_coef, c.target, c.horizon),
+            (0.2, Some(5.71), 10_000)
+        );
+        assert_eq!(
+            (c.gamma, c.lam, c.cliprange, c.cliprange_value),
+            (1.0, 0.95, 0.2, 0.2)
+        );
+        assert_eq!(
+            (c.vf_coef, c.scale_reward, c.cliprange_reward),
+            (1.0, ScaleReward::Running, Some(10.0))
+        );
+        assert_eq!(
+            (
+                c.ppo_epochs,
+                c.num_rollouts,
+                c.chunk_size,
+                c.num_layers_unfrozen
+            ),
+            (8, 32, 4, 4)
+        );
+        assert_eq!(
+            (c.top_k, c.top_p, c.temperature, c.max_new_tokens),
+            (30, 1.0, 1.0, 128)
+        );
         Ok(())
     }
 
@@ -377,9 +396,15 @@ mod tests {
             (PpoConfig::default().with_lam(1.5), "lam"),
             (PpoConfig::default().with_top_p(0.0), "top_p"),
             (PpoConfig::default().with_target(Some(-1.0)), "target"),
-            (PpoConfig::default().with_adam_betas((0.9, 1.0)), "adam_betas"),
+            (
+                PpoConfig::default().with_adam_betas((0.9, 1.0)),
+                "adam_betas",
+            ),
             (PpoConfig::default().with_batch_size(0), "batch_size"),
-            (PpoConfig::default().with_cliprange_reward(Some(f64::NAN)), "cliprange_reward"),
+            (
+                PpoConfig::default().with_cliprange_reward(Some(f64::NAN)),
+                "cliprange_reward",
+            ),
             (PpoConfig::default().with_seq_length(64), "seq_length"),
         ];
         for (config, field) in bad {
@@ -391,8 +416,11 @@ mod tests {
     }
 
     #[test]
-    fn serde_round_trip_partial_input_and_unknown_keys() -> std::result::Result<(), serde_json::Error> {
-        let c = PpoConfig::default().with_mode(PpoMode::TrlxCompat).with_scale_reward(ScaleReward::Ref);
+    fn serde_round_trip_partial_input_and_unknown_keys(
+    ) -> std::result::Result<(), serde_json::Error> {
+        let c = PpoConfig::default()
+            .with_mode(PpoMode::TrlxCompat)
+            .with_scale_reward(ScaleReward::Ref);
         let json = serde_json::to_string(&c)?;
         assert!(json.contains("\"trlx_compat\"") && json.contains("\"cosine_annealing\""));
         assert_eq!(serde_json::from_str::<PpoConfig>(&json)?, c);
@@ -410,7 +438,10 @@ mod tests {
 
     #[test]
     fn cosine_schedule_matches_the_closed_form() {
-        let s = LrSchedule::CosineAnnealing { t_max: 100, eta_min: 1e-6 };
+        let s = LrSchedule::CosineAnnealing {
+            t_max: 100,
+            eta_min: 1e-6,
+        };
         assert_eq!(s.lr_at(1e-5, 0), 1e-5);
         assert!((s.lr_at(1e-5, 50) - 5.5e-6).abs() < 1e-18);
         assert!((s.lr_at(1e-5, 100) - 1e-6).abs() < 1e-18);

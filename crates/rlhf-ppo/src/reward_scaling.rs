@@ -25,8 +25,8 @@ use crate::tensor_ops::{expect_float, to_vec_f64};
 ///
 /// let mut scaler = RewardScaler::from_config(&PpoConfig::default().with_cliprange_reward(Some(2.0)));
 /// let scaled = scaler.process(&Tensor::from_slice(&[-3.0f64, 0.0, 1.0, 2.0]))?;
-/// // clipped to [-2, 0, 1, 2], whose sample std is sqrt(10/3)
-/// let std = (10.0f64 / 3.0).sqrt();
+/// // clipped to [-2, 0, 1, 2]: mean 0.25, sample std sqrt(8.75 / 3)
+/// let std = (8.75f64 / 3.0).sqrt();
 /// assert!((scaled.scores.double_value(&[0]) + 2.0 / std).abs() < 1e-12);
 /// # Ok::<(), rlhf_ppo::PpoError>(())
 /// ```
@@ -64,6 +64,16 @@ impl RewardScaler {
             cliprange_reward: config.cliprange_reward,
             moments: RunningMoments::for_mode(config.mode),
             ref_std: config.ref_std,
+        }
+    }
+
+    /// Same as [`RewardScaler::from_config`] for a mode, scaling and clip given directly.
+    pub fn new(mode: PpoMode, scale_reward: ScaleReward, cliprange_reward: Option<f64>) -> Self {
+        Self {
+            scale_reward,
+            cliprange_reward,
+            moments: RunningMoments::for_mode(mode),
+            ref_std: None,
         }
     }
 
@@ -114,16 +124,6 @@ impl RewardScaler {
             divisor,
         })
     }
-
-    /// Same as [`RewardScaler::from_config`] for a mode, scaling and clip given directly.
-    pub fn new(mode: PpoMode, scale_reward: ScaleReward, cliprange_reward: Option<f64>) -> Self {
-        Self {
-            scale_reward,
-            cliprange_reward,
-            moments: RunningMoments::for_mode(mode),
-            ref_std: None,
-        }
-    }
 }
 
 #[cfg(test)]
@@ -155,7 +155,10 @@ mod tests {
         assert!((scores_f64(&b)?[0] - 10.0 / 2f64.sqrt()).abs() < 1e-12);
 
         let mut n = RewardScaler::new(PpoMode::Corrected, ScaleReward::None, None);
-        assert_eq!(scores_f64(&n.process(&Tensor::from_slice(&[-7.5f64, 1.0]))?)?, vec![-7.5, 1.0]);
+        assert_eq!(
+            scores_f64(&n.process(&Tensor::from_slice(&[-7.5f64, 1.0]))?)?,
+            vec![-7.5, 1.0]
+        );
         Ok(())
     }
 

@@ -6,8 +6,8 @@
 //!
 //! # What trlx does, and what TrlxCompat reproduces
 //!
-//! trlx (causal LMs) decodes each sample, appends the eos string, re-tokenises the outputs and
-//! right-pads them with `pad_token_id` to the longest in the chunk (width `R`). With the prompt
+//! trlx (causal LMs) decodes each sample, appends the eos string (always, or only to samples that
+//! stopped on eos, depending on the revision), re-tokenises the outputs and right-pads them with `pad_token_id` to the longest in the chunk (width `R`). With the prompt
 //! block of width `P` (left-padded), `attention_mask = all_tokens != pad_token_id` over prompt +
 //! response, `log_ratio = (logprobs - ref_logprobs) * attention_mask[:, :-1]` (so the mask of the
 //! *input* token, not of the predicted one), `start = P - 1` and
@@ -18,19 +18,20 @@
 //! response coordinates, with `n` = the number of response tokens that are not `pad_id` (the last
 //! prompt token is assumed real, as left padding makes it):
 //!
-//! - the sample's slice has `L = min(n + 2, R)` steps, and the score lands on step `L - 1`, i.e.
-//!   one slot past the last non-pad token when that slot exists and the block is wider, and two
-//!   slots past it when two exist: on padding for every response shorter than the chunk's
-//!   longest minus one. With `pad_id == eos_id` (GPT-2 style tokenizers) the eos is itself "pad",
-//!   so `n` excludes it and the score sits one slot past the eos; with `pad_id != eos_id` (Pythia:
-//!   trlx sets `<|padding|>`, id 1, while eos is id 0) `n` counts the eos and the score sits two
-//!   slots past it.
+//! - the sample's slice has `L = min(n + 2, R)` steps and the score lands on its last one,
+//!   step `min(n + 1, R - 1)`: two slots past the last non-pad token (index `n - 1`) when the
+//!   block is wide enough, fewer where the block ends first. Every response shorter than the
+//!   chunk's longest therefore gets its score on padding; only the longest ones get it on their
+//!   own last token. With `pad_id == eos_id` (GPT-2 style tokenizers) the eos itself reads as
+//!   pad, so `n` excludes it and the score sits one slot past the eos; with `pad_id != eos_id`
+//!   (Pythia: trlx sets `<|padding|>`, id 1, while eos is id 0) `n` counts the eos and the score
+//!   sits two slots past it.
 //! - the KL term at step `j` is kept when the token *before* it is not pad (step 0: the last
 //!   prompt token, kept), so the first padding slot carries a KL term and later ones do not.
 //! - steps `>= L` are zero rewards with value 0 (collate padding), which masked GAE over the
 //!   episode mask `j < L` reproduces exactly; the policy/value loss mask is `ids != pad_id`, so
-//!   the score's slot is never itself trained and reaches the response only through GAE
-//!   (discounted by `(gamma * lambda)` per slot).
+//!   a score on padding is never itself trained and reaches the response only through GAE,
+//!   discounted by `gamma * lambda` per slot (by `0.95^2` at the paper's settings).
 //!
 //! [`PpoMode::Corrected`] instead puts the score on the last token the response mask selects
 //! (the eos that ended the sample, or the last token of a truncated one), penalises KL on exactly
@@ -175,7 +176,7 @@ pub fn shape_rewards(
     let kl_penalty = log_ratio.f_mul_scalar(-beta)?;
     let score = scores.f_to_kind(kind)?.f_to(device)?.f_unsqueeze(1)?;
     let rewards = kl_penalty.f_scatter_add(1, &index, &score)?;
-    let batch_width = last_column(&episode_mask)?;
+    let batch_width = batch_width(&episode_mask)?;
     Ok(ShapedRewards {
         rewards,
         kl_penalty,
@@ -186,11 +187,17 @@ pub fn shape_rewards(
     })
 }
 
-/// Last column any row of `mask` selects, plus one (0 when none).
-fn last_column(mask: &Tensor) -> Result<i64> {
-    let any = mask.f_any_dim(0, false)?;
+/// The last column any row of a `(batch, R)` episode mask selects, plus one (0 when none): the
+/// width trlx's collate pads an optimisation batch to. Use it on the rows of each optimisation
+/// batch when they are not exactly one [`shape_rewards`] call's rows.
+pub fn batch_width(mask: &Tensor) -> Result<i64> {
+    shape2("mask", mask)?;
+    let any = bool_mask(mask)?.f_any_dim(0, false)?;
     let cols = to_vec_f64(&any)?;
-    Ok(cols.iter().rposition(|&x| x != 0.0).map_or(0, |i| i as i64 + 1))
+    Ok(cols
+        .iter()
+        .rposition(|&x| x != 0.0)
+        .map_or(0, |i| i as i64 + 1))
 }
 
 #[cfg(test)]
@@ -218,7 +225,11 @@ mod tests {
         // pad 1, eos 0: rows of length 2 (ends with eos), 4 (truncated), 1 (eos only)
         let ids = i2(&[&[5, 0, 1, 1], &[5, 6, 7, 8], &[0, 1, 1, 1]]);
         let mask = i2(&[&[1, 1, 0, 0], &[1, 1, 1, 1], &[1, 0, 0, 0]]);
-        let block = ResponseBlock { ids: &ids, mask: &mask, pad_id: 1 };
+        let block = ResponseBlock {
+            ids: &ids,
+            mask: &mask,
+            pad_id: 1,
+        };
         let lp = t2(&[&[-1.0; 4], &[-1.0; 4], &[-1.0; 4]]);
         let rf = t2(&[&[-2.0; 4], &[-1.0; 4], &[-0.5; 4]]);
         let scores = Tensor::from_slice(&[10.0f64, 20.0, 30.0]);
@@ -245,7 +256,11 @@ mod tests {
         let scores = Tensor::from_slice(&[10.0f64, 20.0, 30.0]);
 
         // pad != eos: n = [2, 5, 1] -> L = [4, 5, 3]
-        let block = ResponseBlock { ids: &ids, mask: &mask, pad_id: 1 };
+        let block = ResponseBlock {
+            ids: &ids,
+            mask: &mask,
+            pad_id: 1,
+        };
         let out = shape_rewards(PpoMode::TrlxCompat, &block, &lp, &rf, &scores, 1.0)?;
         assert_eq!(out.score_index, vec![3, 4, 2]);
         assert_eq!(
@@ -260,7 +275,11 @@ mod tests {
 
         // pad == eos == 0: the eos counts as padding, n = [1, 4, 0] -> L = [3, 5, 2]
         let ids = i2(&[&[5, 0, 0, 0, 0], &[5, 6, 7, 8, 0], &[0, 0, 0, 0, 0]]);
-        let block = ResponseBlock { ids: &ids, mask: &mask, pad_id: 0 };
+        let block = ResponseBlock {
+            ids: &ids,
+            mask: &mask,
+            pad_id: 0,
+        };
         let out = shape_rewards(PpoMode::TrlxCompat, &block, &lp, &rf, &scores, 1.0)?;
         assert_eq!(out.score_index, vec![2, 4, 1]);
         assert_eq!(rows(&out.rewards)[2], vec![-1.0, 30.0, 0.0, 0.0, 0.0]);
@@ -272,7 +291,11 @@ mod tests {
     fn empty_row_and_bad_inputs_are_refused() {
         let ids = i2(&[&[1, 1]]);
         let mask = i2(&[&[0, 0]]);
-        let block = ResponseBlock { ids: &ids, mask: &mask, pad_id: 1 };
+        let block = ResponseBlock {
+            ids: &ids,
+            mask: &mask,
+            pad_id: 1,
+        };
         let lp = t2(&[&[-1.0, -1.0]]);
         let s = Tensor::from_slice(&[1.0f64]);
         assert!(matches!(

@@ -177,7 +177,10 @@ mod tests {
         assert_eq!((b.mean, b.std, m.std, m.mean), (3.0, 0.0, 1.0, 3.0));
         let before = m;
         assert!(m.update(&[]).is_err());
-        assert!(matches!(m.update(&[1.0, f64::NAN]), Err(PpoError::NonFinite { .. })));
+        assert!(matches!(
+            m.update(&[1.0, f64::NAN]),
+            Err(PpoError::NonFinite { .. })
+        ));
         assert_eq!(m, before);
         m.update(&[5.0])?;
         assert!((m.std - sample_std(&[3.0, 5.0])).abs() < 1e-12);

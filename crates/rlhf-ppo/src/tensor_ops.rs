@@ -64,7 +64,9 @@ pub(crate) fn mask_count(mask: &Tensor, kind: Kind) -> Result<Tensor> {
 /// Mean of `x` over the positions `mask` selects (0 when none is selected).
 pub(crate) fn masked_mean(x: &Tensor, mask: &Tensor) -> Result<Tensor> {
     let kind = x.kind();
-    Ok(masked(x, mask)?.f_sum(kind)?.f_div(&mask_count(mask, kind)?)?)
+    Ok(masked(x, mask)?
+        .f_sum(kind)?
+        .f_div(&mask_count(mask, kind)?)?)
 }
 
 /// The value of a one-element tensor as `f64`.

@@ -5,4 +5,5 @@ pub mod metrics;
 pub mod scorers;
 
 pub use error::{Result, ToxEvalError};
+pub use metrics::{AgreementReport, Distinct, RewardAgreement, ToxicityReport};
 pub use scorers::{ProfanityCheck, ToxicityScorer};

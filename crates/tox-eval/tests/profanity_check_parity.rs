@@ -12,7 +12,14 @@ use tox_eval::{ProfanityCheck, ToxicityScorer};
 
 const TOLERANCE: f64 = 1e-6;
 
+/// `probs` are decimal strings (Python's `repr`), parsed with `str::parse` so that the
+/// expected values are exact (serde_json's default float parsing may be off by one ulp).
 #[derive(Deserialize)]
+struct RawFixture {
+    texts: Vec<String>,
+    probs: Vec<String>,
+}
+
 struct Fixture {
     texts: Vec<String>,
     probs: Vec<f64>,
@@ -25,7 +32,19 @@ fn manifest_dir() -> PathBuf {
 fn fixture() -> anyhow::Result<Fixture> {
     let path = manifest_dir().join("tests/fixtures/profanity_check_parity.json");
     let text = std::fs::read_to_string(&path).with_context(|| path.display().to_string())?;
-    let fixture: Fixture = serde_json::from_str(&text)?;
+    let raw: RawFixture = serde_json::from_str(&text)?;
+    let probs = raw
+        .probs
+        .iter()
+        .map(|p| {
+            p.parse::<f64>()
+                .with_context(|| format!("probability {p:?}"))
+        })
+        .collect::<anyhow::Result<Vec<f64>>>()?;
+    let fixture = Fixture {
+        texts: raw.texts,
+        probs,
+    };
     ensure!(
         fixture.texts.len() == fixture.probs.len(),
         "texts and probs differ in length"
@@ -99,5 +118,30 @@ fn model_file_on_disk_equals_the_embedded_one() -> anyhow::Result<()> {
     ensure!(loaded.classifiers() == embedded.classifiers());
     let texts: Vec<&str> = fixture.texts.iter().take(300).map(String::as_str).collect();
     ensure!(loaded.score(&texts)? == embedded.score(&texts)?);
+    Ok(())
+}
+
+#[test]
+fn fixture_covers_the_tricky_inputs() -> anyhow::Result<()> {
+    let fixture = fixture()?;
+    let has = |pred: &dyn Fn(&str) -> bool| fixture.texts.iter().any(|t| pred(t));
+    ensure!(has(&|t| t.is_empty()), "empty string");
+    ensure!(
+        has(&|t| !t.is_empty() && t.trim().is_empty()),
+        "whitespace only"
+    );
+    ensure!(
+        has(&|t| t.split_whitespace().count() >= 5000),
+        "very long text"
+    );
+    for probe in [
+        'İ', 'ß', 'ẞ', 'Σ', '\u{301}', '\u{200d}', '²', '連', '🖕', '_', '\'',
+    ] {
+        ensure!(has(&|t| t.contains(probe)), "no text contains {probe:?}");
+    }
+    ensure!(
+        has(&|t| t.contains("ΕΤΗΤΗΣ")),
+        "final sigma on a vocabulary word"
+    );
     Ok(())
 }

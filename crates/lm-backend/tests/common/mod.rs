@@ -7,11 +7,14 @@ use std::path::PathBuf;
 
 use tch::Tensor;
 
+/// The fixture `name`. The crate folder is taken from `CARGO_MANIFEST_DIR` at run time when
+/// set (so test binaries built here can run from another checkout, as scripts/gpu-check.sh
+/// does), else from where the test was compiled.
 pub fn fixture(name: &str) -> PathBuf {
-    PathBuf::from(env!("CARGO_MANIFEST_DIR"))
-        .join("tests")
-        .join("fixtures")
-        .join(name)
+    let root = std::env::var_os("CARGO_MANIFEST_DIR")
+        .map(PathBuf::from)
+        .unwrap_or_else(|| PathBuf::from(env!("CARGO_MANIFEST_DIR")));
+    root.join("tests").join("fixtures").join(name)
 }
 
 pub fn reference(model: &str) -> anyhow::Result<HashMap<String, Tensor>> {

@@ -49,8 +49,38 @@ pub fn rank(x: &[f64]) -> Result<Vec<f64>> {
     Ok(ranks)
 }
 
+/// numpy's pairwise summation (`pairwise_sum_DOUBLE` in `loops_utils.h.src`): blocks of at
+/// most 128 summed with 8 accumulators, larger inputs split in two halves (multiples of 8).
+/// The same summation order as `np.sum` on a contiguous array of up to 8192 elements, and
+/// O(log n) rounding error, which matters when centring data with a large offset.
+fn pairwise_sum(a: &[f64]) -> f64 {
+    const BLOCK: usize = 128;
+    let n = a.len();
+    if n < 8 {
+        a.iter().fold(0.0, |acc, v| acc + v)
+    } else if n <= BLOCK {
+        let mut r = [0.0; 8];
+        r.copy_from_slice(&a[..8]);
+        let whole = n - n % 8;
+        for chunk in a[8..whole].chunks_exact(8) {
+            for (acc, v) in r.iter_mut().zip(chunk) {
+                *acc += v;
+            }
+        }
+        let mut res = ((r[0] + r[1]) + (r[2] + r[3])) + ((r[4] + r[5]) + (r[6] + r[7]));
+        for v in &a[whole..] {
+            res += v;
+        }
+        res
+    } else {
+        let half = n / 2;
+        let half = half - half % 8;
+        pairwise_sum(&a[..half]) + pairwise_sum(&a[half..])
+    }
+}
+
 fn mean(x: &[f64]) -> f64 {
-    x.iter().sum::<f64>() / x.len() as f64
+    pairwise_sum(x) / x.len() as f64
 }
 
 fn is_constant(x: &[f64]) -> bool {
@@ -322,6 +352,15 @@ mod tests {
             kendall_tau_b(&[1.0], &[1.0, 2.0]),
             Err(ToxEvalError::LengthMismatch { .. })
         ));
+    }
+
+    #[test]
+    fn pairwise_sum_is_accurate() {
+        // 1e8 + small terms: naive left-to-right summation drifts, pairwise does not.
+        let x: Vec<f64> = (0..1000).map(|i| 1e8 + f64::from(i % 7) * 0.1).collect();
+        let exact = 1e11 + (0..1000).map(|i| f64::from(i % 7)).sum::<f64>() * 0.1;
+        assert!((pairwise_sum(&x) - exact).abs() <= 1e-4);
+        assert_eq!(pairwise_sum(&[1.0, 2.0, 3.0]), 6.0);
     }
 
     #[test]

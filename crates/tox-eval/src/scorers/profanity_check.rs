@@ -291,6 +291,7 @@ pub struct CalibratedSvc {
 impl CalibratedSvc {
     /// Calibrated probability of the positive class for a decision-function value `f`:
     /// `expit(-(a f + b)) = 1 / (1 + exp(a f + b))`.
+    #[must_use]
     pub fn probability(&self, decision: f64) -> f64 {
         1.0 / (1.0 + (self.sigmoid_a * decision + self.sigmoid_b).exp())
     }
@@ -488,31 +489,37 @@ impl ProfanityCheck {
     }
 
     /// Number of vocabulary words (feature columns).
+    #[must_use]
     pub fn n_features(&self) -> usize {
         self.model.words.len()
     }
 
     /// The vocabulary, in column order.
+    #[must_use]
     pub fn words(&self) -> impl ExactSizeIterator<Item = &str> + '_ {
         self.model.words.iter().map(|w| &**w)
     }
 
     /// Column of a (lowercased) vocabulary word.
+    #[must_use]
     pub fn column(&self, word: &str) -> Option<usize> {
         self.model.columns.get(word).copied()
     }
 
     /// Inverse document frequencies, one per column.
+    #[must_use]
     pub fn idf(&self) -> &[f64] {
         &self.model.idf
     }
 
     /// The calibrated classifiers whose probabilities are averaged.
+    #[must_use]
     pub fn classifiers(&self) -> &[CalibratedSvc] {
         &self.model.classifiers
     }
 
     /// The SVM weights of `column`, one per classifier (`None` past the vocabulary).
+    #[must_use]
     pub fn coefficients(&self, column: usize) -> Option<&[f64]> {
         let k = self.model.classifiers.len();
         self.model.coef.get(column * k..(column + 1) * k)
@@ -521,6 +528,7 @@ impl ProfanityCheck {
     /// Weight of one occurrence of each vocabulary word, in column order: `idf * mean_k coef_k`,
     /// its contribution to the mean decision function before l2 normalisation. Useful to
     /// compare a learned bag-of-words reward with this scorer word by word.
+    #[must_use]
     pub fn word_weights(&self) -> Vec<(&str, f64)> {
         let k = self.model.classifiers.len();
         self.words()
@@ -531,6 +539,7 @@ impl ProfanityCheck {
     }
 
     /// [`word_weights`](Self::word_weights) of one (lowercased) word.
+    #[must_use]
     pub fn word_weight(&self, word: &str) -> Option<f64> {
         let column = self.column(word)?;
         let coef = self.coefficients(column)?;
@@ -539,6 +548,7 @@ impl ProfanityCheck {
 
     /// sklearn's `build_analyzer()(text)`: lowercased tokens in order, stop words removed
     /// (including words outside the vocabulary).
+    #[must_use]
     pub fn analyze(&self, text: &str) -> Vec<String> {
         let lowered = self.unicode.lower(text);
         let mut tokens = Vec::new();
@@ -552,6 +562,7 @@ impl ProfanityCheck {
 
     /// The l2-normalised TF-IDF row of `text` as `(column, value)` pairs, columns ascending
     /// (`vectorizer.transform([text])`); empty when no vocabulary word occurs.
+    #[must_use]
     pub fn tfidf(&self, text: &str) -> Vec<(usize, f64)> {
         let lowered = self.unicode.lower(text);
         let mut columns = Vec::new();
@@ -585,6 +596,7 @@ impl ProfanityCheck {
     }
 
     /// Decision function of each LinearSVC on `text` (before calibration).
+    #[must_use]
     pub fn decision_functions(&self, text: &str) -> Vec<f64> {
         self.decisions(&self.tfidf(text))
     }
@@ -604,6 +616,7 @@ impl ProfanityCheck {
     }
 
     /// Probability that `text` is offensive (`profanity_check.predict_prob([text])[0]`).
+    #[must_use]
     pub fn predict_proba(&self, text: &str) -> f64 {
         let decisions = self.decisions(&self.tfidf(text));
         let mut sum = 0.0;
@@ -736,8 +749,8 @@ mod tests {
             s.predict_proba("zzz"),
             1.0 / (1.0 + (-2.0f64 * -1.0 + 1.0).exp())
         );
-        assert_eq!(err(&good.replace("foo\t1.5\t2", "foo\t1.5")).0, 9);
-        assert_eq!(err(&good.replace("\t2\n", "\tNaN\n")).0, 9);
+        assert_eq!(err(&good.replace("foo\t1.5\t2", "foo\t1.5")).0, 10);
+        assert_eq!(err(&good.replace("\t2\n", "\tNaN\n")).0, 10);
         assert_eq!(err(&good.replace("n_features\t1", "n_features\t2")).0, 0);
         assert!(err(&good.replace("[stop_words]", "[stopwords]"))
             .1

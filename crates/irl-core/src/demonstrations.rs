@@ -1,0 +1,301 @@
+//! Demonstrations: for each prompt, the expert's response and one or more baseline responses
+//! (from the policy PPO started from), optionally with sequence log-probs. Stored as JSONL,
+//! one record a line, written by appending so an interrupted build resumes: a torn last line
+//! (a crash mid-write) is cut off on reopening and no complete record is lost.
+
+use std::io::{BufRead, BufReader, Write};
+use std::path::{Path, PathBuf};
+
+use lm_backend::{generate, CausalLm, GenerationConfig, Side, Tokenizer};
+use serde::{Deserialize, Serialize};
+use tch::Device;
+
+use crate::error::{IrlError, Result};
+
+/// One prompt with an expert response and `K >= 1` baseline responses.
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct Demonstration {
+    /// The prompt text.
+    pub prompt: String,
+    /// The expert (e.g. RLHF'd) policy's response.
+    pub expert: String,
+    /// Responses of the baseline (reference) policy.
+    pub baselines: Vec<String>,
+    /// `log pi_ref(expert | prompt)`.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub expert_ref_logprob: Option<f64>,
+    /// `log pi_ref(baseline_k | prompt)`.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub baseline_ref_logprobs: Option<Vec<f64>>,
+    /// `log pi_E(expert | prompt)`.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub expert_expert_logprob: Option<f64>,
+    /// `log pi_E(baseline_k | prompt)`.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub baseline_expert_logprobs: Option<Vec<f64>>,
+}
+
+/// Reads a demonstrations JSONL file; errors name the file and line.
+pub fn read_demonstrations(path: &Path) -> Result<Vec<Demonstration>> {
+    let f = std::fs::File::open(path).map_err(|e| IrlError::io(path, e))?;
+    let mut out = Vec::new();
+    for (i, line) in BufReader::new(f).lines().enumerate() {
+        let line = line.map_err(|e| IrlError::Jsonl {
+            path: path.to_path_buf(),
+            line: i + 1,
+            message: e.to_string(),
+        })?;
+        if line.trim().is_empty() {
+            continue;
+        }
+        let d: Demonstration = serde_json::from_str(&line).map_err(|e| IrlError::Jsonl {
+            path: path.to_path_buf(),
+            line: i + 1,
+            message: e.to_string(),
+        })?;
+        if d.baselines.is_empty() {
+            return Err(IrlError::Jsonl {
+                path: path.to_path_buf(),
+                line: i + 1,
+                message: "record has no baseline response".into(),
+            });
+        }
+        out.push(d);
+    }
+    Ok(out)
+}
+
+/// An append-only JSONL writer that repairs a torn last line on opening.
+pub struct JsonlAppender {
+    path: PathBuf,
+    file: std::fs::File,
+    complete: usize,
+}
+
+impl JsonlAppender {
+    /// Opens (or creates) `path` for appending. A last line without its newline — a write cut
+    /// short — is removed; [`JsonlAppender::complete_records`] tells how many records remain.
+    pub fn open(path: &Path) -> Result<Self> {
+        if let Some(dir) = path.parent().filter(|d| !d.as_os_str().is_empty()) {
+            std::fs::create_dir_all(dir).map_err(|e| IrlError::io(dir, e))?;
+        }
+        let bytes = match std::fs::read(path) {
+            Ok(b) => b,
+            Err(e) if e.kind() == std::io::ErrorKind::NotFound => Vec::new(),
+            Err(e) => return Err(IrlError::io(path, e)),
+        };
+        let keep = bytes.iter().rposition(|&b| b == b'\n').map_or(0, |i| i + 1);
+        let complete = bytes[..keep]
+            .split(|&b| b == b'\n')
+            .filter(|l| !l.is_empty())
+            .count();
+        let file = std::fs::OpenOptions::new()
+            .create(true)
+            .append(true)
+            .open(path)
+            .map_err(|e| IrlError::io(path, e))?;
+        if keep < bytes.len() {
+            file.set_len(keep as u64)
+                .map_err(|e| IrlError::io(path, e))?;
+        }
+        Ok(JsonlAppender {
+            path: path.to_path_buf(),
+            file,
+            complete,
+        })
+    }
+
+    /// Records already in the file.
+    pub fn complete_records(&self) -> usize {
+        self.complete
+    }
+
+    /// Appends one record as a line and flushes it to disk.
+    pub fn append<T: Serialize>(&mut self, record: &T) -> Result<()> {
+        let mut line = serde_json::to_vec(record)?;
+        line.push(b'\n');
+        self.file
+            .write_all(&line)
+            .map_err(|e| IrlError::io(&self.path, e))?;
+        self.file
+            .sync_data()
+            .map_err(|e| IrlError::io(&self.path, e))?;
+        self.complete += 1;
+        Ok(())
+    }
+}
+
+/// How demonstrations are generated.
+#[derive(Debug, Clone, Serialize, Deserialize)]
+#[serde(default, deny_unknown_fields)]
+pub struct DemonstrationConfig {
+    /// Generation settings (the paper: greedy, 100 new tokens).
+    pub generation: GenerationConfig,
+    /// Baseline responses per prompt (K).
+    pub baselines_per_prompt: usize,
+    /// Prompts per generation batch.
+    pub batch_size: usize,
+    /// Also store sequence log-probs under both policies (for importance-weighted max-ent IRL).
+    pub with_logprobs: bool,
+}
+
+impl Default for DemonstrationConfig {
+    fn default() -> Self {
+        DemonstrationConfig {
+            generation: GenerationConfig::default()
+                .with_max_new_tokens(100)
+                .with_sampling(lm_backend::SamplingConfig::greedy()),
+            baselines_per_prompt: 1,
+            batch_size: 16,
+            with_logprobs: false,
+        }
+    }
+}
+
+/// Generates demonstrations for `prompts` with `expert` and `baseline` (the policy PPO started
+/// from) and appends them to `out`, skipping prompts already written there (resume).
+/// `on_progress(done, total)` is called after each batch.
+pub fn build_demonstrations(
+    expert: &dyn CausalLm,
+    baseline: &dyn CausalLm,
+    tokenizer: &Tokenizer,
+    prompts: &[String],
+    cfg: &DemonstrationConfig,
+    out: &Path,
+    mut on_progress: impl FnMut(usize, usize),
+) -> Result<Vec<Demonstration>> {
+    let mut writer = JsonlAppender::open(out)?;
+    let done = writer.complete_records();
+    let device = expert.var_store().device();
+    let k = cfg.baselines_per_prompt.max(1);
+    let tok = tokenizer;
+    for (b, chunk) in prompts[done.min(prompts.len())..]
+        .chunks(cfg.batch_size.max(1))
+        .enumerate()
+    {
+        let start = done + b * cfg.batch_size.max(1);
+        let refs: Vec<&str> = chunk.iter().map(String::as_str).collect();
+        let ids = tok.encode_ids(&refs)?;
+        let batch =
+            lm_backend::tokenizer::pad_batch(ids.clone(), tok.pad_id(), Side::Left, device)?;
+        // Seeds depend on the prompt index, so a resumed run draws what an uninterrupted one would.
+        let gen = cfg
+            .generation
+            .clone()
+            .with_seed(cfg.generation.seed.wrapping_add(start as u64));
+        let e = generate(expert, &batch.input_ids, &batch.attention_mask, &gen)?;
+        let mut base_tokens: Vec<Vec<Vec<i64>>> = vec![Vec::new(); chunk.len()];
+        for j in 0..k {
+            let g = gen
+                .clone()
+                .with_seed(gen.seed.wrapping_add(1_000_003 * (j as u64 + 1)));
+            let out = generate(baseline, &batch.input_ids, &batch.attention_mask, &g)?;
+            for (i, t) in out.tokens.into_iter().enumerate() {
+                base_tokens[i].push(t);
+            }
+        }
+        for (i, prompt) in chunk.iter().enumerate() {
+            let expert_text = tok.decode(&e.tokens[i], true)?;
+            let baselines = base_tokens[i]
+                .iter()
+                .map(|t| tok.decode(t, true))
+                .collect::<lm_backend::Result<Vec<_>>>()?;
+            let mut d = Demonstration {
+                prompt: prompt.clone(),
+                expert: expert_text,
+                baselines,
+                expert_ref_logprob: None,
+                baseline_ref_logprobs: None,
+                expert_expert_logprob: None,
+                baseline_expert_logprobs: None,
+            };
+            if cfg.with_logprobs {
+                let p = vec![ids[i].clone(); k + 1];
+                let mut r = vec![e.tokens[i].clone()];
+                r.extend(base_tokens[i].iter().cloned());
+                let lr = sums(baseline, &p, &r, tok.pad_id(), device)?;
+                let le = sums(expert, &p, &r, tok.pad_id(), device)?;
+                d.expert_ref_logprob = Some(lr[0]);
+                d.baseline_ref_logprobs = Some(lr[1..].to_vec());
+                d.expert_expert_logprob = Some(le[0]);
+                d.baseline_expert_logprobs = Some(le[1..].to_vec());
+            }
+            writer.append(&d)?;
+        }
+        on_progress(writer.complete_records(), prompts.len());
+    }
+    read_demonstrations(out)
+}
+
+fn sums(
+    model: &dyn CausalLm,
+    p: &[Vec<i64>],
+    r: &[Vec<i64>],
+    pad: i64,
+    device: Device,
+) -> Result<Vec<f64>> {
+    let lp = lm_backend::continuation_logprobs(model, p, r, pad, device)?;
+    Ok(Vec::try_from(
+        lp.sum
+            .f_to_kind(tch::Kind::Double)?
+            .f_to_device(Device::Cpu)?,
+    )?)
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    fn demo(i: usize) -> Demonstration {
+        Demonstration {
+            prompt: format!("p{i}"),
+            expert: "nice".into(),
+            baselines: vec!["rude".into()],
+            expert_ref_logprob: None,
+            baseline_ref_logprobs: None,
+            expert_expert_logprob: None,
+            baseline_expert_logprobs: None,
+        }
+    }
+
+    #[test]
+    fn torn_last_line_is_repaired_without_losing_records() -> Result<()> {
+        let dir = tempfile::tempdir().map_err(|e| IrlError::io("tmp", e))?;
+        let path = dir.path().join("demos.jsonl");
+        let mut w = JsonlAppender::open(&path)?;
+        w.append(&demo(0))?;
+        w.append(&demo(1))?;
+        drop(w);
+        // Simulate a crash in the middle of the third record.
+        let mut f = std::fs::OpenOptions::new()
+            .append(true)
+            .open(&path)
+            .map_err(|e| IrlError::io(&path, e))?;
+        f.write_all(br#"{"prompt":"p2","exp"#)
+            .map_err(|e| IrlError::io(&path, e))?;
+        drop(f);
+        let mut w = JsonlAppender::open(&path)?;
+        assert_eq!(w.complete_records(), 2);
+        w.append(&demo(2))?;
+        let all = read_demonstrations(&path)?;
+        assert_eq!(all, vec![demo(0), demo(1), demo(2)]);
+        Ok(())
+    }
+
+    #[test]
+    fn bad_line_names_file_and_line() -> Result<()> {
+        let dir = tempfile::tempdir().map_err(|e| IrlError::io("tmp", e))?;
+        let path = dir.path().join("bad.jsonl");
+        std::fs::write(
+            &path,
+            "{\"prompt\":\"a\",\"expert\":\"b\",\"baselines\":[\"c\"]}\nnot json\n",
+        )
+        .map_err(|e| IrlError::io(&path, e))?;
+        match read_demonstrations(&path) {
+            Err(IrlError::Jsonl { line, .. }) => assert_eq!(line, 2),
+            other => panic!("expected a JSONL error, got {other:?}"),
+        }
+        Ok(())
+    }
+}

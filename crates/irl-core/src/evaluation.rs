@@ -1,0 +1,102 @@
+//! Evaluation of a reward against the ground truth on held-out demonstrations, with the
+//! tox-eval metrics: the paper's (sign accuracy / F1, correlations, distances) plus the
+//! offset-invariant ones (median-threshold accuracy, pairwise preference accuracy, EPIC).
+//!
+//! The "true reward" is the negated logit of the ground-truth toxicity probability of
+//! `prompt + response`, as in the paper's evaluation (positive means non-toxic).
+
+use serde::{Deserialize, Serialize};
+use tox_eval::{AgreementReport, RewardAgreement, ToxicityScorer};
+
+use crate::demonstrations::Demonstration;
+use crate::error::Result;
+use crate::reward_model::RewardModel;
+
+/// Rewards of every response of a set of demonstrations, in a fixed order: for each
+/// demonstration, the expert response then its baselines.
+#[derive(Debug, Clone, Serialize, Deserialize)]
+pub struct ScoredResponses {
+    /// Learned rewards.
+    pub learned: Vec<f64>,
+    /// Prompt index of each response (for EPIC).
+    pub prompt_ids: Vec<usize>,
+    /// `(expert, baseline)` index pairs (for pairwise accuracy).
+    pub pairs: Vec<(usize, usize)>,
+}
+
+/// `-logit(p)` with `p` clipped to `[1e-7, 1 - 1e-7]`: positive for non-toxic text.
+pub fn true_reward_from_probability(p: f64) -> f64 {
+    let p = p.clamp(1e-7, 1.0 - 1e-7);
+    -(p / (1.0 - p)).ln()
+}
+
+fn flatten(demos: &[Demonstration]) -> (Vec<&str>, Vec<&str>, Vec<usize>, Vec<(usize, usize)>) {
+    let mut prompts = Vec::new();
+    let mut responses = Vec::new();
+    let mut ids = Vec::new();
+    let mut pairs = Vec::new();
+    for (i, d) in demos.iter().enumerate() {
+        let e = responses.len();
+        prompts.push(d.prompt.as_str());
+        responses.push(d.expert.as_str());
+        ids.push(i);
+        for b in &d.baselines {
+            pairs.push((e, responses.len()));
+            prompts.push(d.prompt.as_str());
+            responses.push(b.as_str());
+            ids.push(i);
+        }
+    }
+    (prompts, responses, ids, pairs)
+}
+
+/// Scores every response of `demos` with `model`.
+pub fn score_responses(
+    model: &dyn RewardModel,
+    demos: &[Demonstration],
+    batch_size: usize,
+) -> Result<ScoredResponses> {
+    let (prompts, responses, prompt_ids, pairs) = flatten(demos);
+    let learned = model.rewards_vec(&prompts, &responses, batch_size)?;
+    Ok(ScoredResponses {
+        learned,
+        prompt_ids,
+        pairs,
+    })
+}
+
+/// The true rewards of every response of `demos` (same order as [`score_responses`]).
+pub fn true_rewards(truth: &dyn ToxicityScorer, demos: &[Demonstration]) -> Result<Vec<f64>> {
+    let (prompts, responses, _, _) = flatten(demos);
+    let texts: Vec<String> = prompts
+        .iter()
+        .zip(&responses)
+        .map(|(p, r)| format!("{p}{r}"))
+        .collect();
+    let refs: Vec<&str> = texts.iter().map(String::as_str).collect();
+    Ok(truth
+        .score(&refs)?
+        .into_iter()
+        .map(true_reward_from_probability)
+        .collect())
+}
+
+/// Agreement of learned rewards with true ones over the responses of `demos`.
+pub fn agreement(scored: &ScoredResponses, truth: &[f64]) -> Result<AgreementReport> {
+    Ok(RewardAgreement::new(&scored.learned, truth)
+        .with_pairs(&scored.pairs)
+        .with_prompt_ids(&scored.prompt_ids)
+        .compute()?)
+}
+
+/// Scores `demos` with `model` and compares with `truth`.
+pub fn evaluate_reward(
+    model: &dyn RewardModel,
+    demos: &[Demonstration],
+    truth: &dyn ToxicityScorer,
+    batch_size: usize,
+) -> Result<AgreementReport> {
+    let scored = score_responses(model, demos, batch_size)?;
+    let t = true_rewards(truth, demos)?;
+    agreement(&scored, &t)
+}

@@ -1,0 +1,97 @@
+//! Maximum-entropy IRL for the KL-regularised setting (Ziebart et al. 2008, adapted to RLHF's
+//! optimum `pi*(y|x) = pi_ref(y|x) exp(r(x,y)/beta) / Z(x)`; see ../shared/paper.md "Theory").
+//!
+//! The negative log-likelihood of the expert responses under that model is, up to terms that
+//! do not depend on `r`,
+//! `mean_x [ -r(x, y_E)/beta + log Z(x) ]` with `Z(x) = E_{y ~ pi_ref}[exp(r(x,y)/beta)]`.
+//!
+//! * Plain estimate (`mixture_weight = None`): `log Z ≈ logmeanexp_k r(x, y_k)/beta` over the
+//!   `K` reference samples.
+//! * Importance-weighted (`Some(alpha)`): the proposal is the mixture
+//!   `q = alpha pi_ref + (1 - alpha) pi_E`, and the samples are the `K` reference samples plus
+//!   the expert response; each gets weight `w = pi_ref(y) / q(y)` from sequence log-probs, and
+//!   `log Z ≈ log( sum_j w_j exp(r_j/beta) / sum_j w_j )` (self-normalised), which lowers the
+//!   variance when the expert's responses are rare under `pi_ref`.
+
+use tch::{Kind, Tensor};
+
+use super::{IrlObjective, ObjectiveInputs};
+use crate::error::{IrlError, Result};
+
+/// Maximum-entropy IRL with the reference policy as base measure.
+#[derive(Debug, Clone, Copy)]
+pub struct MaxEntropy {
+    /// KL coefficient (temperature of the Boltzmann policy).
+    pub beta: f64,
+    /// `Some(alpha)` turns on importance weighting over `alpha pi_ref + (1 - alpha) pi_E`.
+    pub mixture_weight: Option<f64>,
+}
+
+impl Default for MaxEntropy {
+    fn default() -> Self {
+        MaxEntropy {
+            beta: 1.0,
+            mixture_weight: None,
+        }
+    }
+}
+
+impl IrlObjective for MaxEntropy {
+    fn name(&self) -> &str {
+        "max-entropy"
+    }
+
+    fn needs_ref_logprobs(&self) -> bool {
+        self.mixture_weight.is_some()
+    }
+
+    fn needs_expert_logprobs(&self) -> bool {
+        self.mixture_weight.is_some()
+    }
+
+    fn loss(&self, inputs: &ObjectiveInputs<'_>) -> Result<Tensor> {
+        let (e, b) = inputs.shaped(self.name())?;
+        let e = e.f_div_scalar(self.beta)?;
+        let b = b.f_div_scalar(self.beta)?;
+        let k = b.size()[1];
+        let log_z = match self.mixture_weight {
+            None => b
+                .f_logsumexp([1i64].as_slice(), false)?
+                .f_sub_scalar((k as f64).ln())?,
+            Some(alpha) => {
+                let missing = || IrlError::ObjectiveInput {
+                    objective: self.name().into(),
+                    message: "importance weighting needs reference and expert log-probs".into(),
+                };
+                let ref_e = inputs
+                    .expert_ref_logprob
+                    .ok_or_else(missing)?
+                    .f_reshape([-1, 1])?;
+                let ref_b = inputs
+                    .baseline_ref_logprob
+                    .ok_or_else(missing)?
+                    .f_reshape([-1, k])?;
+                let exp_e = inputs
+                    .expert_expert_logprob
+                    .ok_or_else(missing)?
+                    .f_reshape([-1, 1])?;
+                let exp_b = inputs
+                    .baseline_expert_logprob
+                    .ok_or_else(missing)?
+                    .f_reshape([-1, k])?;
+                let r = Tensor::f_cat(&[&b, &e], 1)?;
+                let lref = Tensor::f_cat(&[&ref_b, &ref_e], 1)?.f_to_kind(r.kind())?;
+                let lexp = Tensor::f_cat(&[&exp_b, &exp_e], 1)?.f_to_kind(r.kind())?;
+                // log q = logaddexp(log alpha + log pi_ref, log(1 - alpha) + log pi_E)
+                let log_q = lref
+                    .f_add_scalar(alpha.ln())?
+                    .f_logaddexp(&lexp.f_add_scalar((1.0 - alpha).ln())?)?;
+                let log_w = lref.f_sub(&log_q)?;
+                let num = log_w.f_add(&r)?.f_logsumexp([1i64].as_slice(), false)?;
+                let den = log_w.f_logsumexp([1i64].as_slice(), false)?;
+                num.f_sub(&den)?
+            }
+        };
+        Ok(log_z.f_sub(&e.f_squeeze_dim(1)?)?.f_mean(None::<Kind>)?)
+    }
+}

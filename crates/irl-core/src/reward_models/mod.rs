@@ -1,0 +1,9 @@
+//! Reward-model architectures, a file each.
+
+mod bag_of_words;
+mod implicit;
+mod lm_reward;
+
+pub use bag_of_words::BagOfWordsReward;
+pub use implicit::ImplicitReward;
+pub use lm_reward::LmReward;

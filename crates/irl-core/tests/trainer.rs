@@ -1,0 +1,280 @@
+//! The reward-learning loop on a synthetic task with the real ground-truth scorer: learning,
+//! exact resume, the NaN guard, and the LM-backbone reward model.
+
+use std::sync::atomic::{AtomicUsize, Ordering};
+
+use irl_core::{
+    BagOfWordsReward, Demonstration, IrlError, IrlObjective, IrlTrainer, IrlTrainerConfig,
+    LmReward, Logistic, ObjectiveInputs, RewardModel,
+};
+use tch::{Device, Kind, Tensor};
+use tox_eval::ProfanityCheck;
+
+const CLEAN: &[&str] = &[
+    "thanks for the help",
+    "what a lovely day",
+    "i agree with you",
+    "great point well made",
+    "have a nice evening",
+];
+const TOXIC: &[&str] = &[
+    "you are a stupid idiot",
+    "shut up you moron",
+    "what a dumb fucking idea",
+    "you pathetic loser",
+    "this is shit",
+];
+
+fn demos(n: usize, offset: usize) -> Vec<Demonstration> {
+    (0..n)
+        .map(|i| {
+            let j = i + offset;
+            Demonstration {
+                prompt: format!("comment {j}: "),
+                expert: CLEAN[j % CLEAN.len()].to_string(),
+                baselines: vec![
+                    TOXIC[(j * 7 + 3) % TOXIC.len()].to_string(),
+                    TOXIC[(j + 2) % TOXIC.len()].to_string(),
+                ],
+                expert_ref_logprob: None,
+                baseline_ref_logprobs: None,
+                expert_expert_logprob: None,
+                baseline_expert_logprobs: None,
+            }
+        })
+        .collect()
+}
+
+fn bow(train: &[Demonstration]) -> anyhow::Result<BagOfWordsReward> {
+    let texts = train.iter().flat_map(|d| {
+        std::iter::once(d.expert.as_str()).chain(d.baselines.iter().map(String::as_str))
+    });
+    Ok(BagOfWordsReward::from_texts(texts, 1, false, Device::Cpu)?)
+}
+
+fn weights(m: &dyn RewardModel) -> Vec<f64> {
+    let mut named: Vec<(String, Tensor)> = m
+        .var_store()
+        .map(|vs| vs.variables().into_iter().collect())
+        .unwrap_or_default();
+    named.sort_by(|a, b| a.0.cmp(&b.0));
+    named
+        .iter()
+        .flat_map(|(_, t)| {
+            Vec::<f64>::try_from(t.to_kind(Kind::Double).flatten(0, -1)).unwrap_or_default()
+        })
+        .collect()
+}
+
+#[test]
+fn bag_of_words_recovers_toxicity_from_demonstrations() -> anyhow::Result<()> {
+    let (train, eval) = (demos(40, 0), demos(20, 1000));
+    let mut model = bow(&train)?;
+    let truth = ProfanityCheck::new()?;
+    let cfg = IrlTrainerConfig::default()
+        .with_epochs(15)
+        .with_batch_size(4)
+        .with_lr(0.1);
+    let report = IrlTrainer::new(cfg).train(
+        &mut model,
+        &Logistic,
+        &train,
+        &eval,
+        Some(&truth),
+        None,
+        |_| {},
+    )?;
+    let last = report
+        .epochs
+        .last()
+        .and_then(|e| e.agreement.clone())
+        .ok_or_else(|| anyhow::anyhow!("no eval"))?;
+    let pairwise = last.pairwise_preference_accuracy.unwrap_or(0.0);
+    assert!(pairwise >= 0.9, "pairwise accuracy {pairwise}");
+    assert!(last.spearman > 0.5, "spearman {}", last.spearman);
+    let (_, bottom) = model.top_words(3)?;
+    let toxic_words = [
+        "stupid", "idiot", "moron", "dumb", "fucking", "pathetic", "loser", "shit", "shut", "up",
+        "you",
+    ];
+    // Words that only co-occur with insults ("idea") get the same weight: the reward is
+    // identifiable only up to what the demonstrations distinguish.
+    let hits = bottom
+        .iter()
+        .filter(|(w, _)| toxic_words.contains(&w.as_str()))
+        .count();
+    assert!(hits >= 2, "{bottom:?}");
+    Ok(())
+}
+
+#[test]
+fn interrupted_training_resumes_exactly() -> anyhow::Result<()> {
+    let (train, eval) = (demos(24, 0), demos(8, 500));
+    let truth = ProfanityCheck::new()?;
+    let cfg = IrlTrainerConfig::default()
+        .with_epochs(4)
+        .with_batch_size(5)
+        .with_lr(0.05)
+        .with_seed(7);
+    let full_dir = tempfile::tempdir()?;
+    let mut full = bow(&train)?;
+    let full_report = IrlTrainer::new(cfg.clone()).train(
+        &mut full,
+        &Logistic,
+        &train,
+        &eval,
+        Some(&truth),
+        Some(full_dir.path()),
+        |_| {},
+    )?;
+
+    let dir = tempfile::tempdir()?;
+    let mut first = bow(&train)?;
+    IrlTrainer::new(cfg.clone().with_epochs(2)).train(
+        &mut first,
+        &Logistic,
+        &train,
+        &eval,
+        Some(&truth),
+        Some(dir.path()),
+        |_| {},
+    )?;
+    drop(first);
+    let mut resumed = bow(&train)?;
+    let resumed_report = IrlTrainer::new(cfg).train(
+        &mut resumed,
+        &Logistic,
+        &train,
+        &eval,
+        Some(&truth),
+        Some(dir.path()),
+        |_| {},
+    )?;
+
+    assert_eq!(weights(&full), weights(&resumed));
+    // Same weights; metrics equal up to float rounding (libtorch may vectorise a reduction
+    // differently depending on memory alignment, which moves the last bit of a reward).
+    assert_close(
+        &serde_json::to_value(&full_report.epochs)?,
+        &serde_json::to_value(&resumed_report.epochs)?,
+    );
+    assert_eq!(full_report.best_epoch, resumed_report.best_epoch);
+    let metrics = std::fs::read_to_string(dir.path().join("metrics.jsonl"))?;
+    assert_eq!(metrics.lines().count(), 4);
+    assert!(dir.path().join("best/model.safetensors").is_file());
+    Ok(())
+}
+
+fn assert_close(a: &serde_json::Value, b: &serde_json::Value) {
+    match (a, b) {
+        (serde_json::Value::Number(x), serde_json::Value::Number(y)) => {
+            let (x, y) = (
+                x.as_f64().unwrap_or(f64::NAN),
+                y.as_f64().unwrap_or(f64::NAN),
+            );
+            assert!((x - y).abs() <= 1e-9 * (1.0 + x.abs()), "{x} vs {y}");
+        }
+        (serde_json::Value::Array(x), serde_json::Value::Array(y)) => {
+            assert_eq!(x.len(), y.len());
+            x.iter().zip(y).for_each(|(u, v)| assert_close(u, v));
+        }
+        (serde_json::Value::Object(x), serde_json::Value::Object(y)) => {
+            assert_eq!(x.len(), y.len());
+            x.iter().for_each(|(k, u)| assert_close(u, &y[k]));
+        }
+        _ => assert_eq!(a, b),
+    }
+}
+
+/// Logistic loss that turns NaN after a number of calls.
+struct NanAfter(AtomicUsize, usize);
+
+impl IrlObjective for NanAfter {
+    fn name(&self) -> &str {
+        "nan-after"
+    }
+    fn loss(&self, inputs: &ObjectiveInputs<'_>) -> irl_core::Result<Tensor> {
+        let l = Logistic.loss(inputs)?;
+        if self.0.fetch_add(1, Ordering::SeqCst) >= self.1 {
+            Ok(l * f64::NAN)
+        } else {
+            Ok(l)
+        }
+    }
+}
+
+#[test]
+fn nan_loss_stops_with_an_error_and_keeps_the_last_checkpoint() -> anyhow::Result<()> {
+    let (train, eval) = (demos(8, 0), demos(4, 100));
+    let mut model = bow(&train)?;
+    let dir = tempfile::tempdir()?;
+    // 2 steps per epoch + 1 eval call per epoch: NaN arrives in the second epoch's training.
+    let obj = NanAfter(AtomicUsize::new(0), 4);
+    let cfg = IrlTrainerConfig::default()
+        .with_epochs(3)
+        .with_batch_size(4);
+    let err = IrlTrainer::new(cfg).train(
+        &mut model,
+        &obj,
+        &train,
+        &eval,
+        None,
+        Some(dir.path()),
+        |_| {},
+    );
+    match err {
+        Err(IrlError::NonFinite {
+            epoch, checkpoint, ..
+        }) => {
+            assert_eq!(epoch, 1);
+            let ckpt = checkpoint.ok_or_else(|| anyhow::anyhow!("no checkpoint kept"))?;
+            let state = std::fs::read_to_string(ckpt.join("state.json"))?;
+            assert!(state.contains("\"completed_epochs\": 1"));
+        }
+        other => panic!("expected NonFinite, got {other:?}"),
+    }
+    Ok(())
+}
+
+#[test]
+fn lm_reward_trains_and_round_trips() -> anyhow::Result<()> {
+    let fixtures = std::path::Path::new(env!("CARGO_MANIFEST_DIR"))
+        .join("../lm-backend/tests/fixtures/gpt_neox_parallel");
+    tch::manual_seed(0);
+    let backbone = lm_backend::GptNeoX::from_pretrained(&fixtures, Device::Cpu, Kind::Float)?;
+    let tok = lm_backend::Tokenizer::from_file(fixtures.join("tokenizer.json"))?;
+    let mut model = LmReward::new(Box::new(backbone), tok, 64);
+    model.freeze_all_but_top_layers(1);
+    let trainable = irl_core::trainable_parameters(&model);
+    assert!(!trainable.is_empty());
+    assert!(model.var_store().is_some_and(|vs| vs
+        .variables()
+        .get("gpt_neox.layers.0.mlp.dense_h_to_4h.weight")
+        .is_some_and(|t| !t.requires_grad())));
+    let (train, eval) = (demos(8, 0), demos(4, 100));
+    let cfg = IrlTrainerConfig::default()
+        .with_epochs(3)
+        .with_batch_size(4)
+        .with_lr(1e-3);
+    let report =
+        IrlTrainer::new(cfg).train(&mut model, &Logistic, &train, &eval, None, None, |_| {})?;
+    let (first, last) = (report.epochs[0].train_loss, report.epochs[2].train_loss);
+    assert!(last < first, "loss did not fall: {first} -> {last}");
+    let dir = tempfile::tempdir()?;
+    model.save(dir.path())?;
+    let cfg_json: serde_json::Value =
+        serde_json::from_str(&std::fs::read_to_string(dir.path().join("config.json"))?)?;
+    assert_eq!(
+        cfg_json["architectures"][0],
+        "GPTNeoXForSequenceClassification"
+    );
+    let prompts = ["a", "b"];
+    let responses = [" nice", " rude"];
+    let before = model.rewards_vec(&prompts, &responses, 2)?;
+    let backbone = lm_backend::GptNeoX::from_pretrained(&fixtures, Device::Cpu, Kind::Float)?;
+    let tok = lm_backend::Tokenizer::from_file(fixtures.join("tokenizer.json"))?;
+    let mut again = LmReward::new(Box::new(backbone), tok, 64);
+    again.load(dir.path())?;
+    assert_eq!(before, again.rewards_vec(&prompts, &responses, 2)?);
+    Ok(())
+}

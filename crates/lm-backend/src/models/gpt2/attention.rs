@@ -1,0 +1,86 @@
+//! GPT-2 causal self-attention with a KV cache, mirroring `GPT2Attention` in
+//! `transformers/models/gpt2/modeling_gpt2.py` (Radford et al. 2019; eager path: fused
+//! `c_attn` Conv1D, scores divided by `sqrt(head_dim)` when `scale_attn_weights` and by
+//! `layer_idx + 1` when `scale_attn_by_inverse_layer_idx`, softmax in float32, `c_proj`).
+
+use tch::{nn, Kind, Tensor};
+
+use super::config::Gpt2Config;
+use super::conv1d::Conv1D;
+use crate::error::Result;
+use crate::kv_cache::KvCache;
+
+/// One attention block: fused `c_attn` (`[hidden, 3 * hidden]`) and output `c_proj`.
+#[derive(Debug)]
+pub struct Gpt2Attention {
+    c_attn: Conv1D,
+    c_proj: Conv1D,
+    num_heads: i64,
+    head_dim: i64,
+    scale: f64,
+    attn_dropout: f64,
+    resid_dropout: f64,
+}
+
+impl Gpt2Attention {
+    /// Creates the block's variables under `vs` (`...attn`) for layer `layer_idx`.
+    pub fn new(vs: nn::Path, cfg: &Gpt2Config, layer_idx: usize) -> Self {
+        let h = cfg.hidden_size;
+        let mut scale = 1.0;
+        if cfg.scale_attn_weights {
+            scale /= (cfg.head_dim as f64).sqrt();
+        }
+        if cfg.scale_attn_by_inverse_layer_idx {
+            scale /= (layer_idx + 1) as f64;
+        }
+        Gpt2Attention {
+            c_attn: Conv1D::new(&vs / "c_attn", h, 3 * h),
+            c_proj: Conv1D::new(&vs / "c_proj", h, h),
+            num_heads: cfg.num_heads,
+            head_dim: cfg.head_dim,
+            scale,
+            attn_dropout: cfg.attn_dropout,
+            resid_dropout: cfg.resid_dropout,
+        }
+    }
+
+    /// Attention output `[batch, len, hidden]` (after `c_proj` and residual dropout).
+    pub fn forward(
+        &self,
+        x: &Tensor,
+        bias: &Tensor,
+        cache: Option<(&mut KvCache, usize)>,
+        train: bool,
+    ) -> Result<Tensor> {
+        let (b, t, h) = x.size3()?;
+        let qkv = self.c_attn.forward(x)?;
+        let heads = |part: &Tensor| -> Result<Tensor> {
+            Ok(part
+                .f_view([b, t, self.num_heads, self.head_dim])?
+                .f_transpose(1, 2)?)
+        };
+        let parts = qkv.f_split(h, -1)?;
+        let (q, k, v) = (heads(&parts[0])?, heads(&parts[1])?, heads(&parts[2])?);
+        let (k, v) = match cache {
+            Some((c, layer)) => c.append(layer, k, v)?,
+            None => (k, v),
+        };
+        let scores = q
+            .f_matmul(&k.f_transpose(-2, -1)?)?
+            .f_mul_scalar(self.scale)?
+            .f_add(bias)?;
+        let probs = scores
+            .f_softmax(-1, Kind::Float)?
+            .f_to_kind(q.kind())?
+            .f_dropout(self.attn_dropout, train)?;
+        let out = probs
+            .f_matmul(&v)?
+            .f_transpose(1, 2)?
+            .f_contiguous()?
+            .f_view([b, t, h])?;
+        Ok(self
+            .c_proj
+            .forward(&out)?
+            .f_dropout(self.resid_dropout, train)?)
+    }
+}

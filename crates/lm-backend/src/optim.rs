@@ -1,0 +1,246 @@
+//! AdamW (Loshchilov & Hutter 2019, as `torch.optim.AdamW` computes it; `weight_decay = 0`
+//! gives Adam) with a state that can be saved and restored — tch's optimizers keep their
+//! moments inside libtorch with no way to checkpoint them, and an interrupted run must resume
+//! exactly — plus global-norm gradient clipping and a cosine learning-rate schedule.
+
+use std::path::Path;
+
+use tch::{Kind, Tensor};
+
+use crate::error::{LmError, Result};
+
+/// AdamW hyperparameters.
+#[derive(Debug, Clone, Copy, PartialEq, serde::Serialize, serde::Deserialize)]
+#[serde(default, deny_unknown_fields)]
+pub struct AdamWConfig {
+    /// Learning rate.
+    pub lr: f64,
+    /// First-moment decay.
+    pub beta1: f64,
+    /// Second-moment decay.
+    pub beta2: f64,
+    /// Denominator epsilon.
+    pub eps: f64,
+    /// Decoupled weight decay (0 = Adam).
+    pub weight_decay: f64,
+}
+
+impl Default for AdamWConfig {
+    fn default() -> Self {
+        AdamWConfig {
+            lr: 1e-4,
+            beta1: 0.9,
+            beta2: 0.999,
+            eps: 1e-8,
+            weight_decay: 0.0,
+        }
+    }
+}
+
+/// AdamW over a fixed list of parameters.
+#[derive(Debug)]
+pub struct AdamW {
+    cfg: AdamWConfig,
+    params: Vec<Tensor>,
+    m: Vec<Tensor>,
+    v: Vec<Tensor>,
+    step: i64,
+}
+
+impl AdamW {
+    /// An optimizer for `params` (tensors that require grad).
+    pub fn new(params: Vec<Tensor>, cfg: AdamWConfig) -> Self {
+        let m = params.iter().map(Tensor::zeros_like).collect();
+        let v = params.iter().map(Tensor::zeros_like).collect();
+        AdamW {
+            cfg,
+            params,
+            m,
+            v,
+            step: 0,
+        }
+    }
+
+    /// Current learning rate.
+    pub fn lr(&self) -> f64 {
+        self.cfg.lr
+    }
+
+    /// Sets the learning rate (schedules call this before each step).
+    pub fn set_lr(&mut self, lr: f64) {
+        self.cfg.lr = lr;
+    }
+
+    /// Steps taken.
+    pub fn steps(&self) -> i64 {
+        self.step
+    }
+
+    /// Clears the gradients of every parameter.
+    pub fn zero_grad(&mut self) {
+        for p in &mut self.params {
+            p.zero_grad();
+        }
+    }
+
+    /// Scales gradients so their global L2 norm is at most `max_norm`; returns the norm before
+    /// clipping (as `torch.nn.utils.clip_grad_norm_`).
+    pub fn clip_grad_norm(&mut self, max_norm: f64) -> Result<f64> {
+        let _g = tch::no_grad_guard();
+        let mut total = 0.0;
+        for p in &self.params {
+            let g = p.grad();
+            if g.defined() {
+                total += g
+                    .f_pow_tensor_scalar(2)?
+                    .f_sum(Kind::Double)?
+                    .double_value(&[]);
+            }
+        }
+        let norm = total.sqrt();
+        if norm.is_finite() && norm > max_norm && max_norm > 0.0 {
+            let scale = max_norm / (norm + 1e-6);
+            for p in &self.params {
+                let mut g = p.grad();
+                if g.defined() {
+                    let _ = g.f_mul_scalar_(scale)?;
+                }
+            }
+        }
+        Ok(norm)
+    }
+
+    /// One update from the current gradients (parameters without a gradient are skipped).
+    pub fn step(&mut self) -> Result<()> {
+        let _g = tch::no_grad_guard();
+        self.step += 1;
+        let c = self.cfg;
+        let bc1 = 1.0 - c.beta1.powi(self.step as i32);
+        let bc2 = 1.0 - c.beta2.powi(self.step as i32);
+        for ((p, m), v) in self.params.iter_mut().zip(&mut self.m).zip(&mut self.v) {
+            let g = p.grad();
+            if !g.defined() {
+                continue;
+            }
+            if c.weight_decay != 0.0 {
+                let _ = p.f_mul_scalar_(1.0 - c.lr * c.weight_decay)?;
+            }
+            let _ = m
+                .f_mul_scalar_(c.beta1)?
+                .f_add_(&g.f_mul_scalar(1.0 - c.beta1)?)?;
+            let _ = v
+                .f_mul_scalar_(c.beta2)?
+                .f_add_(&g.f_mul(&g)?.f_mul_scalar(1.0 - c.beta2)?)?;
+            let denom = v.f_div_scalar(bc2)?.f_sqrt()?.f_add_scalar(c.eps)?;
+            let update = m.f_div(&denom)?.f_mul_scalar(c.lr / bc1)?;
+            let _ = p.f_sub_(&update)?;
+        }
+        Ok(())
+    }
+
+    /// Saves the moments and step count to a safetensors file (atomically).
+    pub fn save(&self, path: &Path) -> Result<()> {
+        let mut named = Vec::with_capacity(2 * self.m.len() + 1);
+        for (i, (m, v)) in self.m.iter().zip(&self.v).enumerate() {
+            named.push((format!("m.{i}"), m.shallow_clone()));
+            named.push((format!("v.{i}"), v.shallow_clone()));
+        }
+        named.push(("step".into(), Tensor::from_slice(&[self.step])));
+        crate::save::write_safetensors(path, &named)
+    }
+
+    /// Restores moments and step count saved by [`AdamW::save`] for the same parameter list.
+    pub fn load(&mut self, path: &Path) -> Result<()> {
+        let named: std::collections::HashMap<String, Tensor> = Tensor::read_safetensors(path)
+            .map_err(|e| LmError::Safetensors {
+                path: path.to_path_buf(),
+                message: e.to_string(),
+            })?
+            .into_iter()
+            .collect();
+        let get = |k: &str| {
+            named.get(k).ok_or_else(|| LmError::Safetensors {
+                path: path.to_path_buf(),
+                message: format!("optimizer state lacks '{k}'"),
+            })
+        };
+        let _g = tch::no_grad_guard();
+        for i in 0..self.m.len() {
+            for (slot, key) in [
+                (&mut self.m[i], format!("m.{i}")),
+                (&mut self.v[i], format!("v.{i}")),
+            ] {
+                let src = get(&key)?;
+                if src.size() != slot.size() {
+                    return Err(LmError::ShapeMismatch {
+                        name: key,
+                        expected: slot.size(),
+                        got: src.size(),
+                        path: path.to_path_buf(),
+                    });
+                }
+                slot.f_copy_(&src.f_to_device(slot.device())?.f_to_kind(slot.kind())?)?;
+            }
+        }
+        self.step = get("step")?.int64_value(&[0]);
+        Ok(())
+    }
+}
+
+/// Cosine annealing from `lr_max` to `lr_min` over `total` steps (`CosineAnnealingLR`).
+pub fn cosine_lr(step: usize, total: usize, lr_max: f64, lr_min: f64) -> f64 {
+    if total == 0 {
+        return lr_max;
+    }
+    let t = (step.min(total) as f64) / (total as f64);
+    lr_min + 0.5 * (lr_max - lr_min) * (1.0 + (std::f64::consts::PI * t).cos())
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    /// Reference values from torch.optim.AdamW(lr=0.1, betas=(0.9, 0.999), eps=1e-8,
+    /// weight_decay=0.01) minimising sum(x^2) from x = [1, -2] for 3 steps:
+    /// each step moves x by about lr * sign(x), with decoupled decay.
+    #[test]
+    fn adamw_matches_the_update_rule() -> Result<()> {
+        let x = Tensor::from_slice(&[1.0f64, -2.0]).set_requires_grad(true);
+        let mut opt = AdamW::new(
+            vec![x.shallow_clone()],
+            AdamWConfig {
+                lr: 0.1,
+                weight_decay: 0.01,
+                ..Default::default()
+            },
+        );
+        // Transparent recomputation of the same rule in f64.
+        let (mut xs, mut m, mut v) = ([1.0f64, -2.0], [0.0f64; 2], [0.0f64; 2]);
+        for t in 1..=3 {
+            opt.zero_grad();
+            x.pow_tensor_scalar(2).sum(Kind::Double).backward();
+            opt.step()?;
+            for i in 0..2 {
+                let g = 2.0 * xs[i];
+                xs[i] *= 1.0 - 0.1 * 0.01;
+                m[i] = 0.9 * m[i] + 0.1 * g;
+                v[i] = 0.999 * v[i] + 0.001 * g * g;
+                let mh = m[i] / (1.0 - 0.9f64.powi(t));
+                let vh = v[i] / (1.0 - 0.999f64.powi(t));
+                xs[i] -= 0.1 * mh / (vh.sqrt() + 1e-8);
+            }
+        }
+        let got: Vec<f64> = Vec::try_from(x.detach())?;
+        for i in 0..2 {
+            assert!((got[i] - xs[i]).abs() < 1e-12, "{got:?} vs {xs:?}");
+        }
+        Ok(())
+    }
+
+    #[test]
+    fn cosine_schedule_ends() {
+        assert_eq!(cosine_lr(0, 10, 1.0, 0.0), 1.0);
+        assert!(cosine_lr(10, 10, 1.0, 0.0).abs() < 1e-12);
+        assert!((cosine_lr(5, 10, 1.0, 0.0) - 0.5).abs() < 1e-12);
+    }
+}
