@@ -56,6 +56,40 @@ pub enum PpoError {
         /// What is wrong.
         reason: String,
     },
+    /// A file could not be read or written.
+    #[error("{path}: {source}")]
+    Io {
+        /// The file.
+        path: std::path::PathBuf,
+        /// The cause.
+        #[source]
+        source: std::io::Error,
+    },
+    /// The reward function failed or returned the wrong number of scores.
+    #[error("reward function '{name}': {reason}")]
+    Reward {
+        /// The reward function's name.
+        name: String,
+        /// What went wrong.
+        reason: String,
+    },
+    /// A checkpoint does not match this run.
+    #[error("checkpoint {path}: {reason}")]
+    Checkpoint {
+        /// The checkpoint folder.
+        path: std::path::PathBuf,
+        /// What is wrong.
+        reason: String,
+    },
+    /// An error of a learned reward model (irl-core).
+    #[error(transparent)]
+    Irl(#[from] irl_core::IrlError),
+    /// An error of a toxicity scorer (tox-eval).
+    #[error(transparent)]
+    Eval(#[from] tox_eval::ToxEvalError),
+    /// JSON (de)serialisation failed.
+    #[error(transparent)]
+    Json(#[from] serde_json::Error),
     /// libtorch raised an error.
     #[error(transparent)]
     Torch(#[from] tch::TchError),

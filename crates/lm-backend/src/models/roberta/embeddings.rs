@@ -1,7 +1,7 @@
 //! RoBERTa embeddings (`RobertaEmbeddings` in
 //! `transformers/models/roberta/modeling_roberta.py`; Liu et al. 2019): BERT's embedding
-//! module ([`BertEmbeddings`]) with positions that start after the padding index:
-//! `padding_idx + cumsum(mask) * mask`, so the first real token has position
+//! module ([`crate::models::bert::BertEmbeddings`]) with positions that start after the
+//! padding index, `padding_idx + cumsum(mask) * mask`: the first real token has position
 //! `padding_idx + 1` and padding gets `padding_idx`.
 
 use tch::{Kind, Tensor};
