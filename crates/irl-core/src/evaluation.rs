@@ -30,7 +30,15 @@ pub fn true_reward_from_probability(p: f64) -> f64 {
     -(p / (1.0 - p)).ln()
 }
 
-fn flatten(demos: &[Demonstration]) -> (Vec<&str>, Vec<&str>, Vec<usize>, Vec<(usize, usize)>) {
+/// Every response of a set of demonstrations, flattened.
+struct Flat<'a> {
+    prompts: Vec<&'a str>,
+    responses: Vec<&'a str>,
+    ids: Vec<usize>,
+    pairs: Vec<(usize, usize)>,
+}
+
+fn flatten(demos: &[Demonstration]) -> Flat<'_> {
     let mut prompts = Vec::new();
     let mut responses = Vec::new();
     let mut ids = Vec::new();
@@ -47,7 +55,12 @@ fn flatten(demos: &[Demonstration]) -> (Vec<&str>, Vec<&str>, Vec<usize>, Vec<(u
             ids.push(i);
         }
     }
-    (prompts, responses, ids, pairs)
+    Flat {
+        prompts,
+        responses,
+        ids,
+        pairs,
+    }
 }
 
 /// Scores every response of `demos` with `model`.
@@ -56,21 +69,22 @@ pub fn score_responses(
     demos: &[Demonstration],
     batch_size: usize,
 ) -> Result<ScoredResponses> {
-    let (prompts, responses, prompt_ids, pairs) = flatten(demos);
-    let learned = model.rewards_vec(&prompts, &responses, batch_size)?;
+    let f = flatten(demos);
+    let learned = model.rewards_vec(&f.prompts, &f.responses, batch_size)?;
     Ok(ScoredResponses {
         learned,
-        prompt_ids,
-        pairs,
+        prompt_ids: f.ids,
+        pairs: f.pairs,
     })
 }
 
 /// The true rewards of every response of `demos` (same order as [`score_responses`]).
 pub fn true_rewards(truth: &dyn ToxicityScorer, demos: &[Demonstration]) -> Result<Vec<f64>> {
-    let (prompts, responses, _, _) = flatten(demos);
-    let texts: Vec<String> = prompts
+    let f = flatten(demos);
+    let texts: Vec<String> = f
+        .prompts
         .iter()
-        .zip(&responses)
+        .zip(&f.responses)
         .map(|(p, r)| format!("{p}{r}"))
         .collect();
     let refs: Vec<&str> = texts.iter().map(String::as_str).collect();

@@ -108,7 +108,7 @@ impl IrlTrainerConfig {
                 "batch sizes must be positive".into(),
             ));
         }
-        if !(self.optimizer.lr > 0.0) {
+        if self.optimizer.lr.is_nan() || self.optimizer.lr <= 0.0 {
             return Err(IrlError::InvalidArgument(format!(
                 "lr must be > 0, got {}",
                 self.optimizer.lr

@@ -10,6 +10,9 @@ use tch::{nn, Device, Kind, Tensor};
 use crate::error::{IrlError, Result};
 use crate::reward_model::RewardModel;
 
+/// Words with their weights, sorted.
+pub type WordWeights = Vec<(String, f64)>;
+
 /// Linear reward over word-presence features.
 pub struct BagOfWordsReward {
     vocab: HashMap<String, i64>,
@@ -86,7 +89,7 @@ impl BagOfWordsReward {
     }
 
     /// The `n` words with the highest and the `n` with the lowest weights.
-    pub fn top_words(&self, n: usize) -> Result<(Vec<(String, f64)>, Vec<(String, f64)>)> {
+    pub fn top_words(&self, n: usize) -> Result<(WordWeights, WordWeights)> {
         let w: Vec<f64> = Vec::try_from(
             self.weight
                 .f_detach()?
