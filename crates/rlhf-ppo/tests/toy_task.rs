@@ -20,21 +20,22 @@ fn e_share(_prompts: &[&str], responses: &[&str]) -> rlhf_ppo::Result<Vec<f64>> 
 }
 
 fn config() -> PpoConfig {
-    let mut c = PpoConfig::default();
-    c.lr = 3e-3;
-    c.lr_schedule = LrSchedule::Constant;
-    c.weight_decay = 0.0;
-    c.num_rollouts = 16;
-    c.chunk_size = 8;
-    c.batch_size = 8;
-    c.ppo_epochs = 4;
-    c.num_layers_unfrozen = -1;
-    c.init_kl_coef = 0.05;
-    c.target = None;
-    c.top_k = 0;
-    c.max_new_tokens = 8;
-    c.seed = 3;
-    c
+    PpoConfig {
+        lr: 3e-3,
+        lr_schedule: LrSchedule::Constant,
+        weight_decay: 0.0,
+        num_rollouts: 16,
+        chunk_size: 8,
+        batch_size: 8,
+        ppo_epochs: 4,
+        num_layers_unfrozen: -1,
+        init_kl_coef: 0.05,
+        target: None,
+        top_k: 0,
+        max_new_tokens: 8,
+        seed: 3,
+        ..Default::default()
+    }
 }
 
 fn trainer(iterations: usize) -> anyhow::Result<PpoTrainer> {
