@@ -50,8 +50,12 @@ fn main() -> anyhow::Result<()> {
         return Ok(());
     }
     let model = GptNeoX::new_random(GptNeoXConfig::tiny(256), device, args.seed as i64)?;
-    let ids = Tensor::from_slice(&[0i64, 0, 17, 42, 5, 9, 100, 7]).view([2, 4]).to_device(device);
-    let mask = Tensor::from_slice(&[0i64, 0, 1, 1, 1, 1, 1, 1]).view([2, 4]).to_device(device);
+    let ids = Tensor::from_slice(&[0i64, 0, 17, 42, 5, 9, 100, 7])
+        .view([2, 4])
+        .to_device(device);
+    let mask = Tensor::from_slice(&[0i64, 0, 1, 1, 1, 1, 1, 1])
+        .view([2, 4])
+        .to_device(device);
     let t = std::time::Instant::now();
     let out = generate(&model, &ids, &mask, &cfg)?;
     let dt = t.elapsed().as_secs_f64();

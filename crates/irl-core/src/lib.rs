@@ -6,6 +6,7 @@ pub mod evaluation;
 pub mod objectives;
 pub mod reward_model;
 pub mod reward_models;
+pub mod study;
 pub mod trainer;
 
 pub use demonstrations::{
@@ -21,4 +22,5 @@ pub use objectives::{
 };
 pub use reward_model::{trainable_parameters, RewardModel};
 pub use reward_models::{BagOfWordsReward, ImplicitReward, LmReward};
+pub use study::{run_study, StudyConfig, StudyReport};
 pub use trainer::{batch_loss, EpochReport, IrlTrainer, IrlTrainerConfig, Selection, TrainReport};

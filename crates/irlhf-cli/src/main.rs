@@ -1,8 +1,16 @@
 //! `irlhf`: the command line of the workspace.
 
+mod config;
+mod pipeline;
+mod plots;
+mod policy_eval;
+mod report;
 mod smoke;
+mod toy_world;
 
-use clap::{Parser, Subcommand};
+use std::path::PathBuf;
+
+use clap::{Args, Parser, Subcommand};
 
 /// Inverse RL on RLHF'd language models (arXiv 2410.12491 and beyond).
 #[derive(Parser)]
@@ -12,23 +20,114 @@ struct Cli {
     command: Command,
 }
 
+/// Flags shared by the pipeline commands.
+#[derive(Args, Debug, Clone)]
+struct RunArgs {
+    /// TOML configuration (every key optional; unknown keys are errors).
+    #[arg(long)]
+    config: Option<PathBuf>,
+    /// Output folder (resumed if it holds an interrupted run).
+    #[arg(long, default_value = "runs/toy")]
+    out: PathBuf,
+    /// Smaller, faster settings for a first look.
+    #[arg(long)]
+    quick: bool,
+    /// Overrides the config's seed.
+    #[arg(long)]
+    seed: Option<u64>,
+    /// Overrides the config's device (cpu, cuda, cuda:N, auto).
+    #[arg(long)]
+    device: Option<lm_backend::DeviceChoice>,
+}
+
 #[derive(Subcommand)]
 enum Command {
+    /// The whole pipeline on the offline toy world: PPO against the ground truth, demonstrations,
+    /// IRL with every objective, the non-identifiability study, PPO with the recovered reward,
+    /// evaluation, tables and plots.
+    Pipeline(RunArgs),
+    /// The main job of the README (same as `pipeline`).
+    Demo(RunArgs),
+    /// Re-print the tables and redraw the plots of a finished run.
+    Report {
+        /// The run folder.
+        #[arg(long, default_value = "runs/toy")]
+        out: PathBuf,
+    },
+    /// Print the default configuration as TOML.
+    DefaultConfig {
+        /// Print the `--quick` variant.
+        #[arg(long)]
+        quick: bool,
+    },
     /// Check the installation: load libtorch, build a small model, generate.
     Smoke(smoke::SmokeArgs),
-    /// The main job. Until the full pipeline lands this is the smoke run.
-    Demo(smoke::SmokeArgs),
+}
+
+fn load_config(args: &RunArgs) -> anyhow::Result<config::PipelineConfig> {
+    let mut cfg = match &args.config {
+        Some(p) => config::PipelineConfig::from_file(p)?,
+        None => config::PipelineConfig::default(),
+    };
+    if args.quick {
+        cfg = cfg.quick();
+    }
+    if let Some(s) = args.seed {
+        cfg.seed = s;
+    }
+    if let Some(d) = args.device {
+        cfg.device = d;
+    }
+    Ok(cfg.seeded())
+}
+
+fn finish(results: &pipeline::PipelineResults, out: &std::path::Path) -> anyhow::Result<()> {
+    let tables = report::tables(results);
+    println!("{tables}");
+    lm_backend::save::write_atomic(&out.join("report.md"), tables.as_bytes())?;
+    match plots::render_all(results, &out.join("plots")) {
+        Ok(files) => println!(
+            "wrote {} plots to {}",
+            files.len(),
+            out.join("plots").display()
+        ),
+        Err(e) => eprintln!("warning: plots not written: {e:#}"),
+    }
+    Ok(())
 }
 
 fn main() -> anyhow::Result<()> {
     tracing_subscriber::fmt()
         .with_env_filter(
             tracing_subscriber::EnvFilter::try_from_default_env()
-                .unwrap_or_else(|_| tracing_subscriber::EnvFilter::new("info")),
+                .unwrap_or_else(|_| tracing_subscriber::EnvFilter::new("warn")),
         )
         .with_writer(std::io::stderr)
         .init();
     match Cli::parse().command {
-        Command::Smoke(args) | Command::Demo(args) => smoke::run(&args),
+        Command::Pipeline(args) | Command::Demo(args) => {
+            let cfg = load_config(&args)?;
+            let start = std::time::Instant::now();
+            let results = pipeline::run(&cfg, &args.out)?;
+            finish(&results, &args.out)?;
+            println!(
+                "pipeline finished in {:.1} s; results in {}",
+                start.elapsed().as_secs_f64(),
+                args.out.display()
+            );
+            Ok(())
+        }
+        Command::Report { out } => {
+            let results: pipeline::PipelineResults =
+                pipeline::read_stored(&out.join("results.toml"))?;
+            finish(&results, &out)
+        }
+        Command::DefaultConfig { quick } => {
+            let cfg = config::PipelineConfig::default();
+            let cfg = if quick { cfg.quick() } else { cfg };
+            print!("{}", cfg.to_toml()?);
+            Ok(())
+        }
+        Command::Smoke(args) => smoke::run(&args),
     }
 }

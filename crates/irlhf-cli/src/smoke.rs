@@ -1,7 +1,9 @@
 //! `irlhf smoke`: load libtorch, build a tiny GPT-NeoX, generate with the library loop.
 
 use clap::Args;
-use lm_backend::{generate, CausalLm, DeviceChoice, GenerationConfig, GptNeoX, GptNeoXConfig, SamplingConfig};
+use lm_backend::{
+    generate, CausalLm, DeviceChoice, GenerationConfig, GptNeoX, GptNeoXConfig, SamplingConfig,
+};
 use tch::Tensor;
 
 /// Flags of `irlhf smoke`.

@@ -10,7 +10,10 @@ use crate::error::Result;
 /// (names containing `norm` or `ln`) to 1, everything else normal(0, `std`).
 pub fn init_like_hf(vs: &VarStore, std: f64) -> Result<()> {
     let _guard = tch::no_grad_guard();
-    for (name, mut t) in vs.variables() {
+    // Sorted, so the random draws land on the same variables in every process.
+    let mut vars: Vec<(String, tch::Tensor)> = vs.variables().into_iter().collect();
+    vars.sort_by(|a, b| a.0.cmp(&b.0));
+    for (name, mut t) in vars {
         let leaf = name.rsplit('.').nth(1).unwrap_or("").to_ascii_lowercase();
         if name.ends_with(".bias") {
             let _ = t.f_zero_()?;

@@ -19,6 +19,7 @@ pub mod rotary;
 pub mod sampling;
 pub mod save;
 pub mod sequence_classifier;
+pub mod sft;
 pub mod tokenizer;
 pub mod weights;
 
@@ -39,4 +40,5 @@ pub use optim::{cosine_lr, AdamW, AdamWConfig};
 pub use pooling::{cls_pool, l2_normalize, mean_pool, Pooling};
 pub use sampling::{Sampler, SamplingConfig};
 pub use sequence_classifier::SequenceClassifier;
+pub use sft::{lm_loss, train_causal_lm, LmTrainConfig};
 pub use tokenizer::{EncodedBatch, Side, Tokenizer};

@@ -32,9 +32,9 @@ pub use policy::{
     ToxicityReport, DEFAULT_TOXIC_THRESHOLD,
 };
 pub use reward_agreement::{
-    calibrated_threshold_agreement, fit_threshold, median_threshold_agreement,
-    pairwise_preference_accuracy, sign_accuracy, sign_f1, sign_labels, threshold_agreement,
-    AgreementReport, RewardAgreement, ThresholdAgreement,
+    calibrated_threshold_agreement, decisive_pairwise_accuracy, fit_threshold,
+    median_threshold_agreement, pairwise_preference_accuracy, sign_accuracy, sign_f1, sign_labels,
+    threshold_agreement, AgreementReport, RewardAgreement, ThresholdAgreement,
 };
 
 use crate::error::{Result, ToxEvalError};

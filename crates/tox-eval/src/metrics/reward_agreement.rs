@@ -194,6 +194,35 @@ pub fn pairwise_preference_accuracy(
     truth: &[f64],
     pairs: &[(usize, usize)],
 ) -> Result<f64> {
+    pairwise_accuracy_where(learned, truth, pairs, |_, _| true)
+}
+
+/// Pairwise preference accuracy over the *decisive* pairs only: those whose two responses fall
+/// on opposite sides of `threshold` under the true reward (one toxic, one not, for the paper's
+/// sign convention with `threshold = 0`). Pairs of two non-toxic (or two toxic) responses differ
+/// only by the ground truth's sub-threshold noise and carry no preference a reward learned from
+/// such demonstrations could recover; this measure leaves them out. Ties under the learned
+/// reward count ½; `Ok(f64::NAN)` when no pair is decisive.
+///
+/// # Errors
+/// As [`pairwise_preference_accuracy`].
+pub fn decisive_pairwise_accuracy(
+    learned: &[f64],
+    truth: &[f64],
+    pairs: &[(usize, usize)],
+    threshold: f64,
+) -> Result<f64> {
+    pairwise_accuracy_where(learned, truth, pairs, |a, b| {
+        (a > threshold) != (b > threshold)
+    })
+}
+
+fn pairwise_accuracy_where(
+    learned: &[f64],
+    truth: &[f64],
+    pairs: &[(usize, usize)],
+    keep: impl Fn(f64, f64) -> bool,
+) -> Result<f64> {
     let n = check_rewards(learned, truth)?;
     check_non_empty("pairs", pairs)?;
     let (mut score, mut counted) = (0.0, 0usize);
@@ -208,7 +237,7 @@ pub fn pairwise_preference_accuracy(
             }
         }
         let true_order = truth[i].partial_cmp(&truth[j]).unwrap_or(Ordering::Equal);
-        if true_order == Ordering::Equal {
+        if true_order == Ordering::Equal || !keep(truth[i], truth[j]) {
             continue;
         }
         counted += 1;
@@ -297,6 +326,10 @@ impl<'a> RewardAgreement<'a> {
                 .pairs
                 .map(|pairs| pairwise_preference_accuracy(learned, truth, pairs))
                 .transpose()?,
+            decisive_pairwise_accuracy: self
+                .pairs
+                .map(|pairs| decisive_pairwise_accuracy(learned, truth, pairs, 0.0))
+                .transpose()?,
             epic_distance: self
                 .prompt_ids
                 .map(|ids| epic_distance(learned, truth, ids))
@@ -331,6 +364,10 @@ pub struct AgreementReport {
     pub calibrated: Option<ThresholdAgreement>,
     /// Pairwise preference accuracy, if pairs were given.
     pub pairwise_preference_accuracy: Option<f64>,
+    /// Pairwise accuracy over the decisive pairs (true rewards on opposite sides of 0), if
+    /// pairs were given.
+    #[serde(default)]
+    pub decisive_pairwise_accuracy: Option<f64>,
     /// EPIC distance, if prompt ids were given.
     pub epic_distance: Option<f64>,
 }

@@ -1,0 +1,297 @@
+//! The pipeline's TOML configuration. Every section and key has a documented default, unknown
+//! keys are rejected by name, and the run writes a copy of the effective configuration to its
+//! output folder.
+
+use std::path::Path;
+
+use anyhow::Context;
+use irl_core::{DemonstrationConfig, IrlTrainerConfig};
+use lm_backend::{DeviceChoice, LmTrainConfig};
+use rlhf_ppo::{PpoConfig, PpoRunConfig};
+use serde::{Deserialize, Serialize};
+
+/// The whole pipeline.
+#[derive(Debug, Clone, Serialize, Deserialize)]
+#[serde(default, deny_unknown_fields)]
+pub struct PipelineConfig {
+    /// Seed of everything (corpus, initialisation, sampling, shuffling).
+    pub seed: u64,
+    /// `cpu`, `cuda`, `cuda:N` or `auto`.
+    pub device: DeviceChoice,
+    /// The offline toy world (used unless `model_dir` is set).
+    pub world: WorldConfig,
+    /// Size of the toy GPT-NeoX.
+    pub model: ToyModelConfig,
+    /// Pretraining of the toy model on the corpus.
+    pub pretrain: LmTrainConfig,
+    /// PPO against the ground truth (makes the expert).
+    pub ppo: PpoConfig,
+    /// Iterations and evaluation of that PPO run.
+    pub ppo_run: PpoRunConfig,
+    /// Demonstrations from the expert and the original model.
+    pub demonstrations: DemonstrationsStage,
+    /// Inverse RL.
+    pub irl: IrlStage,
+    /// The non-identifiability study.
+    pub study: StudyStage,
+    /// PPO of a fresh copy of the original model with the best recovered reward.
+    pub ppo_irl: PpoIrlStage,
+    /// Evaluation of every policy.
+    pub evaluation: EvaluationStage,
+}
+
+/// The toy world.
+#[derive(Debug, Clone, Serialize, Deserialize)]
+#[serde(default, deny_unknown_fields)]
+pub struct WorldConfig {
+    /// Texts in the corpus.
+    pub corpus_size: usize,
+    /// Share of abusive texts.
+    pub toxic_share: f64,
+    /// BPE vocabulary size.
+    pub vocab_size: usize,
+    /// Share of the distinct prompts held out for evaluation.
+    pub eval_fraction: f64,
+}
+
+impl Default for WorldConfig {
+    fn default() -> Self {
+        WorldConfig {
+            corpus_size: 4000,
+            toxic_share: 0.4,
+            vocab_size: 400,
+            eval_fraction: 0.25,
+        }
+    }
+}
+
+/// The toy GPT-NeoX.
+#[derive(Debug, Clone, Serialize, Deserialize)]
+#[serde(default, deny_unknown_fields)]
+pub struct ToyModelConfig {
+    /// Hidden size.
+    pub hidden_size: i64,
+    /// Layers.
+    pub num_layers: usize,
+    /// Attention heads.
+    pub num_heads: i64,
+    /// MLP size.
+    pub intermediate_size: i64,
+}
+
+impl Default for ToyModelConfig {
+    fn default() -> Self {
+        ToyModelConfig {
+            hidden_size: 64,
+            num_layers: 2,
+            num_heads: 4,
+            intermediate_size: 256,
+        }
+    }
+}
+
+/// Demonstration generation.
+#[derive(Debug, Clone, Serialize, Deserialize)]
+#[serde(default, deny_unknown_fields)]
+pub struct DemonstrationsStage {
+    /// Generation settings, baselines per prompt, batch size.
+    pub generation: DemonstrationConfig,
+    /// Each training prompt is used this many times (with different sampling seeds).
+    pub repeats: usize,
+}
+
+impl Default for DemonstrationsStage {
+    fn default() -> Self {
+        let mut generation = DemonstrationConfig::default();
+        generation.generation = generation
+            .generation
+            .with_max_new_tokens(20)
+            .with_sampling(lm_backend::SamplingConfig::default().with_top_k(30));
+        generation.baselines_per_prompt = 2;
+        generation.batch_size = 32;
+        generation.with_logprobs = true;
+        DemonstrationsStage {
+            generation,
+            repeats: 3,
+        }
+    }
+}
+
+/// Inverse RL.
+#[derive(Debug, Clone, Serialize, Deserialize)]
+#[serde(default, deny_unknown_fields)]
+pub struct IrlStage {
+    /// Objectives to run (`paper-max-margin`, `hinge`, `logistic`, `max-entropy`).
+    pub objectives: Vec<String>,
+    /// Reward models to train with each objective (`lm`, `bag-of-words`).
+    pub reward_models: Vec<String>,
+    /// Trainer settings.
+    pub trainer: IrlTrainerConfig,
+    /// Also evaluate the training-free implicit reward with this beta (0 = skip).
+    pub implicit_beta: f64,
+    /// Bootstrap resamples for the confidence intervals.
+    pub bootstrap_resamples: usize,
+}
+
+impl Default for IrlStage {
+    fn default() -> Self {
+        IrlStage {
+            objectives: ["paper-max-margin", "hinge", "logistic", "max-entropy"]
+                .map(String::from)
+                .to_vec(),
+            reward_models: vec!["lm".into(), "bag-of-words".into()],
+            trainer: IrlTrainerConfig::default()
+                .with_epochs(6)
+                .with_batch_size(16)
+                .with_lr(1e-3),
+            implicit_beta: 0.05,
+            bootstrap_resamples: 500,
+        }
+    }
+}
+
+/// The non-identifiability study.
+#[derive(Debug, Clone, Serialize, Deserialize)]
+#[serde(default, deny_unknown_fields)]
+pub struct StudyStage {
+    /// Number of seeds (0 = skip the study).
+    pub seeds: usize,
+    /// Epochs per run.
+    pub epochs: usize,
+}
+
+impl Default for StudyStage {
+    fn default() -> Self {
+        StudyStage {
+            seeds: 4,
+            epochs: 5,
+        }
+    }
+}
+
+/// PPO with the recovered reward.
+#[derive(Debug, Clone, Default, Serialize, Deserialize)]
+#[serde(default, deny_unknown_fields)]
+pub struct PpoIrlStage {
+    /// PPO settings (defaults: those of the expert run).
+    pub ppo: Option<PpoConfig>,
+    /// Iterations.
+    pub iterations: Option<usize>,
+}
+
+/// Evaluation of policies.
+#[derive(Debug, Clone, Serialize, Deserialize)]
+#[serde(default, deny_unknown_fields)]
+pub struct EvaluationStage {
+    /// Sampled continuations per prompt (for Expected Maximum Toxicity / Toxicity Probability).
+    pub samples_per_prompt: usize,
+    /// New tokens per continuation.
+    pub max_new_tokens: usize,
+    /// Top-k of the sampled continuations.
+    pub top_k: usize,
+    /// Toxic threshold.
+    pub threshold: f64,
+}
+
+impl Default for EvaluationStage {
+    fn default() -> Self {
+        EvaluationStage {
+            samples_per_prompt: 8,
+            max_new_tokens: 20,
+            top_k: 30,
+            threshold: 0.5,
+        }
+    }
+}
+
+impl Default for PipelineConfig {
+    fn default() -> Self {
+        let ppo = PpoConfig {
+            lr: 5e-4,
+            lr_schedule: rlhf_ppo::LrSchedule::Constant,
+            weight_decay: 0.0,
+            num_rollouts: 64,
+            chunk_size: 32,
+            batch_size: 16,
+            ppo_epochs: 4,
+            num_layers_unfrozen: -1,
+            init_kl_coef: 0.3,
+            target: Some(2.0),
+            horizon: 200,
+            top_k: 30,
+            max_new_tokens: 20,
+            seq_length: 64,
+            seed: 0,
+            ..PpoConfig::default()
+        };
+        PipelineConfig {
+            seed: 0,
+            device: DeviceChoice::Auto,
+            world: WorldConfig::default(),
+            model: ToyModelConfig::default(),
+            pretrain: LmTrainConfig {
+                steps: 600,
+                batch_size: 32,
+                ..Default::default()
+            },
+            ppo,
+            ppo_run: PpoRunConfig {
+                iterations: 25,
+                eval_interval: 5,
+                eval_max_new_tokens: 20,
+                eval_batch_size: 64,
+            },
+            demonstrations: DemonstrationsStage::default(),
+            irl: IrlStage::default(),
+            study: StudyStage::default(),
+            ppo_irl: PpoIrlStage::default(),
+            evaluation: EvaluationStage::default(),
+        }
+    }
+}
+
+impl PipelineConfig {
+    /// Reads a TOML file; errors name the file and the offending key.
+    pub fn from_file(path: &Path) -> anyhow::Result<Self> {
+        let text =
+            std::fs::read_to_string(path).with_context(|| format!("reading {}", path.display()))?;
+        toml::from_str(&text)
+            .with_context(|| format!("{}: invalid pipeline config", path.display()))
+    }
+
+    /// A smaller, faster variant for a first look (and the integration test).
+    pub fn quick(mut self) -> Self {
+        self.world.corpus_size = 1500;
+        self.pretrain.steps = 150;
+        self.ppo.num_rollouts = 32;
+        self.ppo.chunk_size = 32;
+        self.ppo.batch_size = 16;
+        self.ppo.ppo_epochs = 3;
+        self.ppo_run.iterations = 8;
+        self.ppo_run.eval_interval = 4;
+        self.demonstrations.repeats = 1;
+        self.irl.objectives = vec!["logistic".into(), "paper-max-margin".into()];
+        self.irl.trainer.epochs = 3;
+        self.irl.bootstrap_resamples = 100;
+        self.study.seeds = 2;
+        self.study.epochs = 2;
+        self.ppo_irl.iterations = Some(6);
+        self.evaluation.samples_per_prompt = 4;
+        self
+    }
+
+    /// Propagates the top-level seed into the stages.
+    pub fn seeded(mut self) -> Self {
+        let s = self.seed;
+        self.pretrain.seed = s;
+        self.ppo.seed = s;
+        self.demonstrations.generation.generation.seed = s;
+        self.irl.trainer.seed = s;
+        self
+    }
+
+    /// The effective configuration as TOML.
+    pub fn to_toml(&self) -> anyhow::Result<String> {
+        Ok(toml::to_string_pretty(self)?)
+    }
+}

@@ -1,0 +1,534 @@
+//! The paper's steps end to end on the offline toy world: ground truth -> PPO (the expert) ->
+//! demonstrations -> IRL with every objective and reward model -> the non-identifiability
+//! study -> PPO of a fresh original model with the best recovered reward -> evaluation of
+//! every policy -> tables and plots. Each stage stores its result in the run folder and is
+//! skipped when rerun, and the trainers resume from their checkpoints, so an interrupted run
+//! picks up where it stopped.
+
+use std::path::Path;
+
+use anyhow::Context;
+use indicatif::{MultiProgress, ProgressBar, ProgressStyle};
+use irl_core::{
+    evaluation, objective_by_name, BagOfWordsReward, Demonstration, ImplicitReward, IrlTrainer,
+    LmReward, RewardModel, TrainReport,
+};
+use lm_backend::{GptNeoX, Tokenizer};
+use rlhf_ppo::{
+    IterationStats, LearnedReward, PpoConfig, PpoRunConfig, PpoTrainer, RewardFn, ToxicityReward,
+};
+use serde::de::DeserializeOwned;
+use serde::{Deserialize, Serialize};
+use tch::{Device, Kind};
+use tox_eval::{AgreementReport, ProfanityCheck};
+
+use crate::config::PipelineConfig;
+use crate::policy_eval::{evaluate_policy, PolicyReport};
+use crate::toy_world::{build_world, pretrain_original, World};
+
+/// One IRL run's outcome.
+#[derive(Debug, Clone, Serialize, Deserialize)]
+pub struct IrlRun {
+    /// `<reward model>/<objective>`.
+    pub name: String,
+    /// Reward model kind.
+    pub reward_model: String,
+    /// Objective name.
+    pub objective: String,
+    /// Per-epoch reports.
+    pub train: Option<TrainReport>,
+    /// Agreement of the selected (best-epoch) reward with the truth on held-out demonstrations.
+    pub agreement: AgreementReport,
+    /// Label confusion counts `[truth][learned]` at the calibrated threshold, index 0 = toxic.
+    pub confusion: [[u64; 2]; 2],
+    /// Bootstrap 95% intervals over held-out prompts: metric -> (lower, upper).
+    pub intervals: std::collections::BTreeMap<String, (f64, f64)>,
+}
+
+/// Everything the pipeline produced.
+#[derive(Debug, Clone, Serialize, Deserialize)]
+pub struct PipelineResults {
+    /// PPO against the ground truth.
+    pub ppo_expert: Vec<IterationStats>,
+    /// IRL runs, best first.
+    pub irl: Vec<IrlRun>,
+    /// The non-identifiability study.
+    pub study: Option<irl_core::study::StudyReport>,
+    /// PPO with the best recovered reward.
+    pub ppo_irl: Vec<IterationStats>,
+    /// Name of the reward used for it.
+    pub ppo_irl_reward: String,
+    /// Policy evaluations (original, expert, IRL policy).
+    pub policies: Vec<PolicyReport>,
+    /// Wall-clock seconds per stage.
+    pub timings: Vec<(String, f64)>,
+}
+
+/// Runs the pipeline into `out`.
+pub fn run(cfg: &PipelineConfig, out: &Path) -> anyhow::Result<PipelineResults> {
+    std::fs::create_dir_all(out).with_context(|| format!("creating {}", out.display()))?;
+    lm_backend::save::write_atomic(&out.join("config.toml"), cfg.to_toml()?.as_bytes())?;
+    let device = cfg.device.resolve()?;
+    let bars = MultiProgress::new();
+    let mut timings = Vec::new();
+    let mut clock = std::time::Instant::now();
+    let mut lap = |name: &str, timings: &mut Vec<(String, f64)>| {
+        timings.push((name.to_owned(), clock.elapsed().as_secs_f64()));
+        clock = std::time::Instant::now();
+    };
+
+    // 1. The world and the original model.
+    let world_dir = out.join("world");
+    let world = build_world(&cfg.world, cfg.seed, &world_dir)?;
+    let tok_path = world_dir.join("tokenizer.json");
+    let tokenizer = Tokenizer::from_file(&tok_path)?;
+    let pre_bar = bar(&bars, cfg.pretrain.steps as u64, "pretrain original");
+    let original_dir = pretrain_original(
+        &world,
+        &cfg.model,
+        &cfg.pretrain,
+        &tok_path,
+        cfg.seed,
+        &out.join("models/original"),
+        device,
+        |_, loss| {
+            pre_bar.set_message(format!("loss {loss:.3}"));
+            pre_bar.inc(1);
+        },
+    )?;
+    pre_bar.finish();
+    lap("world + pretraining", &mut timings);
+    let load = |dir: &Path| -> anyhow::Result<GptNeoX> {
+        Ok(GptNeoX::from_pretrained(dir, device, Kind::Float)?)
+    };
+    let truth = ProfanityCheck::new()?;
+
+    // 2. PPO against the ground truth: the expert.
+    let reward: Box<dyn RewardFn> = Box::new(ToxicityReward::relative(
+        ProfanityCheck::new()?,
+        world.originals_map(),
+    ));
+    let ppo_expert = run_ppo(
+        "ppo expert",
+        &bars,
+        &cfg.ppo,
+        &cfg.ppo_run,
+        &original_dir,
+        reward,
+        &world,
+        &out.join("ppo_expert"),
+        device,
+    )?;
+    let expert_dir = out.join("ppo_expert/final");
+    lap("ppo expert", &mut timings);
+
+    // 3. Demonstrations: the expert vs the policy PPO started from.
+    let (train_demos, eval_demos) = cached(&out.join("demonstrations/done.toml"), || {
+        let expert = load(&expert_dir)?;
+        let baseline = load(&original_dir)?;
+        let mut train_prompts = Vec::new();
+        for _ in 0..cfg.demonstrations.repeats.max(1) {
+            train_prompts.extend(world.train_prompts.iter().cloned());
+        }
+        let total = (train_prompts.len() + world.eval_prompts.len()) as u64;
+        let b = bar(&bars, total, "demonstrations");
+        let g = &cfg.demonstrations.generation;
+        let train = irl_core::build_demonstrations(
+            &expert,
+            &baseline,
+            &tokenizer,
+            &train_prompts,
+            g,
+            &out.join("demonstrations/train.jsonl"),
+            |d, _| b.set_position(d as u64),
+        )?;
+        let mut ge = g.clone();
+        ge.generation.seed = ge.generation.seed.wrapping_add(1 << 40);
+        let off = train.len() as u64;
+        let eval = irl_core::build_demonstrations(
+            &expert,
+            &baseline,
+            &tokenizer,
+            &world.eval_prompts,
+            &ge,
+            &out.join("demonstrations/eval.jsonl"),
+            |d, _| b.set_position(off + d as u64),
+        )?;
+        b.finish();
+        Ok((train, eval))
+    })?;
+    lap("demonstrations", &mut timings);
+
+    // 4. IRL with every reward model and objective, plus the implicit reward.
+    let truth_eval = evaluation::true_rewards(&truth, &eval_demos)?;
+    let make = |kind: &str, seed: u64| -> anyhow::Result<Box<dyn RewardModel>> {
+        tch::manual_seed(seed as i64);
+        make_reward_model(kind, &original_dir, &train_demos, device)
+    };
+    // A calibration split for the offset-invariant threshold: part of the training demonstrations.
+    let calib_demos: Vec<Demonstration> = train_demos.iter().take(120).cloned().collect();
+    let truth_calib = evaluation::true_rewards(&truth, &calib_demos)?;
+    let calib = Calibration {
+        demos: &calib_demos,
+        truth: &truth_calib,
+    };
+    let mut irl = Vec::new();
+    for rm in &cfg.irl.reward_models {
+        for obj_name in &cfg.irl.objectives {
+            let name = format!("{rm}/{obj_name}");
+            let run_dir = out.join("irl").join(format!("{rm}-{obj_name}"));
+            let result = cached(&run_dir.join("result.toml"), || {
+                let objective = objective_by_name(obj_name)?;
+                let mut model = make(rm, cfg.seed)?;
+                let b = bar(&bars, cfg.irl.trainer.epochs as u64, &format!("irl {name}"));
+                let report = IrlTrainer::new(cfg.irl.trainer.clone()).train(
+                    model.as_mut(),
+                    objective.as_ref(),
+                    &train_demos,
+                    &eval_demos,
+                    Some(&truth),
+                    Some(&run_dir),
+                    |e| {
+                        b.set_message(format!(
+                            "held-out decisive pairwise acc {:.3}",
+                            e.agreement
+                                .as_ref()
+                                .and_then(|a| a.decisive_pairwise_accuracy)
+                                .unwrap_or(f64::NAN)
+                        ));
+                        b.inc(1);
+                    },
+                )?;
+                b.finish();
+                model.load(&run_dir.join("best"))?;
+                assess(
+                    &name,
+                    rm,
+                    obj_name,
+                    Some(report),
+                    model.as_ref(),
+                    &eval_demos,
+                    &truth_eval,
+                    &calib,
+                    cfg,
+                )
+            })?;
+            irl.push(result);
+        }
+    }
+    if cfg.irl.implicit_beta > 0.0 {
+        let r = cached(&out.join("irl/implicit/result.toml"), || {
+            let model = ImplicitReward::new(
+                Box::new(load(&expert_dir)?),
+                Box::new(load(&original_dir)?),
+                tokenizer_clone(&tok_path)?,
+                cfg.irl.implicit_beta,
+            );
+            assess(
+                "implicit",
+                "implicit",
+                "none",
+                None,
+                &model,
+                &eval_demos,
+                &truth_eval,
+                &calib,
+                cfg,
+            )
+        })?;
+        irl.push(r);
+    }
+    irl.sort_by(|a, b| selection_key(b).total_cmp(&selection_key(a)));
+    lap("irl", &mut timings);
+
+    // 5. The non-identifiability study, on the best trainable LM-reward objective.
+    let study_obj = irl
+        .iter()
+        .find(|r| r.reward_model == "lm")
+        .map(|r| r.objective.clone());
+    let study = match (cfg.study.seeds, study_obj) {
+        (0, _) | (_, None) => None,
+        (n, Some(obj)) => Some(cached(&out.join("study/result.toml"), || {
+            let objective = objective_by_name(&obj)?;
+            let study_cfg = irl_core::study::StudyConfig {
+                seeds: (0..n as u64)
+                    .map(|s| cfg.seed.wrapping_add(101 * (s + 1)))
+                    .collect(),
+                trainer: cfg.irl.trainer.clone().with_epochs(cfg.study.epochs),
+                ..Default::default()
+            };
+            let b = bar(&bars, n as u64, &format!("study lm/{obj}"));
+            let report = irl_core::study::run_study(
+                |seed| {
+                    make("lm", seed).map_err(|e| irl_core::IrlError::InvalidArgument(e.to_string()))
+                },
+                objective.as_ref(),
+                &train_demos,
+                &eval_demos,
+                &truth,
+                &study_cfg,
+                Some(&out.join("study")),
+                |_, _| b.inc(1),
+            )?;
+            b.finish();
+            Ok(report)
+        })?),
+    };
+    lap("study", &mut timings);
+
+    // 6. PPO of a fresh original model with the best trainable recovered reward.
+    let best = irl
+        .iter()
+        .find(|r| r.reward_model != "implicit")
+        .context("no trainable IRL run to take a reward from")?
+        .clone();
+    let mut reward_model = make(&best.reward_model, cfg.seed)?;
+    reward_model.load(
+        &out.join("irl")
+            .join(format!("{}-{}", best.reward_model, best.objective))
+            .join("best"),
+    )?;
+    let mut ppo_irl_cfg: PpoConfig = cfg.ppo_irl.ppo.clone().unwrap_or_else(|| cfg.ppo.clone());
+    ppo_irl_cfg.seed = ppo_irl_cfg.seed.wrapping_add(17);
+    let ppo_irl_run = PpoRunConfig {
+        iterations: cfg.ppo_irl.iterations.unwrap_or(cfg.ppo_run.iterations),
+        ..cfg.ppo_run.clone()
+    };
+    let ppo_irl = run_ppo(
+        "ppo irl reward",
+        &bars,
+        &ppo_irl_cfg,
+        &ppo_irl_run,
+        &original_dir,
+        Box::new(LearnedReward::new(reward_model, 64)),
+        &world,
+        &out.join("ppo_irl"),
+        device,
+    )?;
+    lap("ppo with recovered reward", &mut timings);
+
+    // 7. Evaluate every policy on the held-out prompts.
+    let policies = cached(&out.join("evaluation/policies.toml"), || {
+        let judge = load(&original_dir)?;
+        let mut reports = Vec::new();
+        for (name, dir) in [
+            ("original", original_dir.clone()),
+            ("rlhf (ground truth)", expert_dir.clone()),
+            ("rlhf (recovered reward)", out.join("ppo_irl/final")),
+        ] {
+            let policy = load(&dir)?;
+            reports.push(evaluate_policy(
+                name,
+                &policy,
+                &judge,
+                &tokenizer,
+                &world.eval_prompts,
+                &truth,
+                &cfg.evaluation,
+                cfg.seed,
+                device,
+            )?);
+        }
+        Ok(reports)
+    })?;
+    lap("evaluation", &mut timings);
+
+    let results = PipelineResults {
+        ppo_expert,
+        irl,
+        study,
+        ppo_irl,
+        ppo_irl_reward: best.name.clone(),
+        policies,
+        timings,
+    };
+    // results.json for people and tools (NaN written as null); results.toml for `irlhf report`.
+    lm_backend::save::write_atomic(
+        &out.join("results.json"),
+        &serde_json::to_vec_pretty(&results)?,
+    )?;
+    write_stored(&out.join("results.toml"), results)
+}
+
+/// Held-out decisive pairwise accuracy, then Spearman, as one sortable number.
+fn selection_key(r: &IrlRun) -> f64 {
+    let p = r
+        .agreement
+        .decisive_pairwise_accuracy
+        .filter(|v| v.is_finite())
+        .unwrap_or(0.0);
+    let s = if r.agreement.spearman.is_nan() {
+        -1.0
+    } else {
+        r.agreement.spearman
+    };
+    p + 1e-3 * s
+}
+
+fn make_reward_model(
+    kind: &str,
+    original: &Path,
+    train: &[Demonstration],
+    device: Device,
+) -> anyhow::Result<Box<dyn RewardModel>> {
+    match kind {
+        "lm" => {
+            let backbone = GptNeoX::from_pretrained(original, device, Kind::Float)?;
+            let tok = Tokenizer::from_file(original.join("tokenizer.json"))?;
+            Ok(Box::new(LmReward::new(Box::new(backbone), tok, 64)))
+        }
+        "bag-of-words" => {
+            let texts = train.iter().flat_map(|d| {
+                std::iter::once(d.expert.as_str()).chain(d.baselines.iter().map(String::as_str))
+            });
+            Ok(Box::new(BagOfWordsReward::from_texts(
+                texts, 2, false, device,
+            )?))
+        }
+        other => anyhow::bail!("unknown reward model '{other}' (known: lm, bag-of-words)"),
+    }
+}
+
+fn tokenizer_clone(path: &Path) -> anyhow::Result<Tokenizer> {
+    Ok(Tokenizer::from_file(path)?)
+}
+
+/// Demonstrations (from the training side) on which offset-invariant thresholds are fitted.
+struct Calibration<'a> {
+    demos: &'a [Demonstration],
+    truth: &'a [f64],
+}
+
+/// Scores the held-out demonstrations with `model`, compares with the truth (the threshold of
+/// the calibrated accuracy fitted on the calibration split) and bootstraps intervals over
+/// prompts.
+#[allow(clippy::too_many_arguments)]
+fn assess(
+    name: &str,
+    rm: &str,
+    objective: &str,
+    train: Option<TrainReport>,
+    model: &dyn RewardModel,
+    eval: &[Demonstration],
+    truth: &[f64],
+    calib: &Calibration<'_>,
+    cfg: &PipelineConfig,
+) -> anyhow::Result<IrlRun> {
+    let scored = evaluation::score_responses(model, eval, 64)?;
+    let cal = evaluation::score_responses(model, calib.demos, 64)?;
+    let agreement = tox_eval::RewardAgreement::new(&scored.learned, truth)
+        .with_pairs(&scored.pairs)
+        .with_prompt_ids(&scored.prompt_ids)
+        .with_calibration(&cal.learned, calib.truth)
+        .compute()?;
+    let threshold = tox_eval::metrics::fit_threshold(&cal.learned, calib.truth)?;
+    let intervals = crate::report::bootstrap_intervals(
+        &scored,
+        truth,
+        threshold,
+        cfg.irl.bootstrap_resamples,
+        cfg.seed,
+    )?;
+    let mut confusion = [[0u64; 2]; 2];
+    for (l, t) in scored.learned.iter().zip(truth) {
+        confusion[usize::from(*t > 0.0)][usize::from(*l > threshold)] += 1;
+    }
+    Ok(IrlRun {
+        name: name.to_owned(),
+        reward_model: rm.to_owned(),
+        objective: objective.to_owned(),
+        train,
+        agreement,
+        confusion,
+        intervals,
+    })
+}
+
+#[allow(clippy::too_many_arguments)]
+fn run_ppo(
+    label: &str,
+    bars: &MultiProgress,
+    ppo: &PpoConfig,
+    run: &PpoRunConfig,
+    original: &Path,
+    reward: Box<dyn RewardFn>,
+    world: &World,
+    dir: &Path,
+    device: Device,
+) -> anyhow::Result<Vec<IterationStats>> {
+    cached(&dir.join("done.toml"), || {
+        let policy = GptNeoX::from_pretrained(original, device, Kind::Float)?;
+        let reference = GptNeoX::from_pretrained(original, device, Kind::Float)?;
+        let tok = Tokenizer::from_file(original.join("tokenizer.json"))?;
+        let mut trainer = PpoTrainer::new(
+            ppo.clone(),
+            run.clone(),
+            Box::new(policy),
+            Box::new(reference),
+            tok,
+            reward,
+            world.train_prompts.clone(),
+            world.eval_prompts.clone(),
+        )?;
+        let b = bar(bars, run.iterations as u64, label);
+        b.set_position(trainer.history().len() as u64);
+        trainer.train(Some(dir), |s| {
+            b.set_message(format!("score {:.3} kl {:.2}", s.mean_score, s.kl));
+            b.set_position(s.iteration as u64);
+        })?;
+        b.finish();
+        Ok(trainer.history().to_vec())
+    })
+}
+
+/// Stage results are stored as TOML, which (unlike JSON) keeps NaN — an undefined metric —
+/// through a round trip.
+#[derive(Serialize, Deserialize)]
+struct Stored<T> {
+    value: T,
+}
+
+/// Returns the result stored at `path` by a previous run, else computes and stores it.
+fn cached<T: Serialize + DeserializeOwned>(
+    path: &Path,
+    f: impl FnOnce() -> anyhow::Result<T>,
+) -> anyhow::Result<T> {
+    if path.is_file() {
+        return read_stored(path);
+    }
+    let value = f()?;
+    write_stored(path, value)
+}
+
+/// Reads a value written by [`write_stored`].
+pub fn read_stored<T: DeserializeOwned>(path: &Path) -> anyhow::Result<T> {
+    let text = std::fs::read_to_string(path)?;
+    let s: Stored<T> = toml::from_str(&text).with_context(|| {
+        format!(
+            "{}: unreadable stage result; delete it to redo the stage",
+            path.display()
+        )
+    })?;
+    Ok(s.value)
+}
+
+/// Writes `value` atomically as TOML and returns it.
+pub fn write_stored<T: Serialize + DeserializeOwned>(path: &Path, value: T) -> anyhow::Result<T> {
+    if let Some(dir) = path.parent() {
+        std::fs::create_dir_all(dir)?;
+    }
+    let s = Stored { value };
+    lm_backend::save::write_atomic(path, toml::to_string(&s)?.as_bytes())?;
+    Ok(s.value)
+}
+
+fn bar(bars: &MultiProgress, len: u64, label: &str) -> ProgressBar {
+    let b = bars.add(ProgressBar::new(len));
+    b.set_style(
+        ProgressStyle::with_template("{prefix:>24} [{bar:30}] {pos}/{len} {elapsed_precise} {msg}")
+            .unwrap_or_else(|_| ProgressStyle::default_bar())
+            .progress_chars("=> "),
+    );
+    b.set_prefix(label.to_owned());
+    b
+}

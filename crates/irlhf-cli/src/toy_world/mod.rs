@@ -1,0 +1,126 @@
+//! The embedded offline default world: a generated corpus, a BPE tokenizer trained on it, and a
+//! tiny GPT-NeoX pretrained on it from scratch (the "original" model), all seeded and cached in
+//! the run folder.
+
+pub mod corpus;
+pub mod tokenizer;
+
+use std::collections::{BTreeMap, HashMap};
+use std::path::{Path, PathBuf};
+
+use lm_backend::{CausalLm, GptNeoX, GptNeoXConfig, LmTrainConfig, Tokenizer};
+use rand::seq::SliceRandom;
+use rand::SeedableRng;
+use rand_chacha::ChaCha8Rng;
+use serde::{Deserialize, Serialize};
+
+use crate::config::{ToyModelConfig, WorldConfig};
+pub use corpus::{generate_corpus, ToyText};
+
+/// Prompts of the world, split, with the corpus's original continuation of each.
+#[derive(Debug, Clone, Serialize, Deserialize)]
+pub struct World {
+    /// Training prompts.
+    pub train_prompts: Vec<String>,
+    /// Held-out prompts.
+    pub eval_prompts: Vec<String>,
+    /// The first continuation the corpus has for each prompt.
+    pub originals: BTreeMap<String, String>,
+    /// The corpus texts (for pretraining).
+    pub texts: Vec<String>,
+}
+
+impl World {
+    /// Prompt -> original continuation, as the relative toxicity reward wants it.
+    pub fn originals_map(&self) -> HashMap<String, String> {
+        self.originals.clone().into_iter().collect()
+    }
+}
+
+/// Builds (or reloads from `dir/world.json` and `dir/tokenizer.json`) the world.
+pub fn build_world(cfg: &WorldConfig, seed: u64, dir: &Path) -> anyhow::Result<World> {
+    std::fs::create_dir_all(dir)?;
+    let world_path = dir.join("world.json");
+    let tok_path = dir.join("tokenizer.json");
+    if world_path.is_file() && tok_path.is_file() {
+        return Ok(serde_json::from_str(&std::fs::read_to_string(
+            &world_path,
+        )?)?);
+    }
+    let corpus = generate_corpus(cfg.corpus_size, cfg.toxic_share, seed);
+    let texts: Vec<String> = corpus.iter().map(ToyText::text).collect();
+    tokenizer::train_tokenizer(&texts, cfg.vocab_size, &tok_path)?;
+    let mut originals = BTreeMap::new();
+    for t in &corpus {
+        originals
+            .entry(t.prompt.clone())
+            .or_insert_with(|| t.continuation.clone());
+    }
+    let mut prompts: Vec<String> = originals.keys().cloned().collect();
+    prompts.shuffle(&mut ChaCha8Rng::seed_from_u64(seed ^ 0x5eed));
+    let n_eval = ((prompts.len() as f64) * cfg.eval_fraction).round() as usize;
+    let eval_prompts = prompts.split_off(prompts.len() - n_eval.min(prompts.len()));
+    let world = World {
+        train_prompts: prompts,
+        eval_prompts,
+        originals,
+        texts,
+    };
+    lm_backend::save::write_atomic(
+        &world_path,
+        serde_json::to_string_pretty(&world)?.as_bytes(),
+    )?;
+    Ok(world)
+}
+
+/// Pretrains the original model on the corpus into `dir` (skipped when already there).
+#[allow(clippy::too_many_arguments)]
+pub fn pretrain_original(
+    world: &World,
+    model_cfg: &ToyModelConfig,
+    train_cfg: &LmTrainConfig,
+    tokenizer_path: &Path,
+    seed: u64,
+    dir: &Path,
+    device: tch::Device,
+    mut on_step: impl FnMut(usize, f64),
+) -> anyhow::Result<PathBuf> {
+    if dir.join("model.safetensors").is_file() {
+        return Ok(dir.to_path_buf());
+    }
+    let tok = Tokenizer::from_file(tokenizer_path)?;
+    let eot = tok.eos_id().unwrap_or(0);
+    let mut cfg = GptNeoXConfig::tiny(tok.vocab_size() as i64);
+    cfg.hidden_size = model_cfg.hidden_size;
+    cfg.num_layers = model_cfg.num_layers;
+    cfg.num_heads = model_cfg.num_heads;
+    cfg.head_dim = model_cfg.hidden_size / model_cfg.num_heads;
+    cfg.rotary_ndims = (cfg.head_dim / 4).max(2) / 2 * 2;
+    cfg.intermediate_size = model_cfg.intermediate_size;
+    cfg.bos_token_id = Some(eot);
+    cfg.eos_token_id = Some(eot);
+    let model = GptNeoX::new_random(cfg, device, seed as i64)?;
+    // Each text ends with <|endoftext|> so the model learns to stop.
+    let seqs: Vec<Vec<i64>> = world
+        .texts
+        .iter()
+        .map(|t| {
+            tok.encode(t).map(|mut ids| {
+                ids.push(eot);
+                ids
+            })
+        })
+        .collect::<lm_backend::Result<_>>()?;
+    lm_backend::train_causal_lm(&model, &seqs, eot, train_cfg, &mut on_step)?;
+    let tmp = dir.with_extension("tmp");
+    if tmp.exists() {
+        std::fs::remove_dir_all(&tmp)?;
+    }
+    model.save(&tmp)?;
+    std::fs::copy(tokenizer_path, tmp.join("tokenizer.json"))?;
+    if dir.exists() {
+        std::fs::remove_dir_all(dir)?;
+    }
+    std::fs::rename(&tmp, dir)?;
+    Ok(dir.to_path_buf())
+}
