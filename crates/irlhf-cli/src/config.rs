@@ -18,7 +18,9 @@ pub struct PipelineConfig {
     pub seed: u64,
     /// `cpu`, `cuda`, `cuda:N` or `auto`.
     pub device: DeviceChoice,
-    /// The offline toy world (used unless `model_dir` is set).
+    /// Run on your own checkpoints and prompts instead of the toy world.
+    pub external: Option<ExternalConfig>,
+    /// The offline toy world (used unless `external` is set).
     pub world: WorldConfig,
     /// Size of the toy GPT-NeoX.
     pub model: ToyModelConfig,
@@ -38,6 +40,39 @@ pub struct PipelineConfig {
     pub ppo_irl: PpoIrlStage,
     /// Evaluation of every policy.
     pub evaluation: EvaluationStage,
+}
+
+/// Your own checkpoints and prompts (nothing is downloaded: point at local directories).
+#[derive(Debug, Clone, Serialize, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct ExternalConfig {
+    /// The policy PPO starts from (a Hugging Face causal-LM directory, e.g. Pythia-70M).
+    pub policy_dir: std::path::PathBuf,
+    /// Prompts as JSONL.
+    pub prompts: std::path::PathBuf,
+    /// Dotted path of the prompt text in each record.
+    #[serde(default = "default_prompt_field")]
+    pub prompt_field: String,
+    /// Dotted path of the dataset's original continuation (for the relative reward).
+    #[serde(default)]
+    pub continuation_field: Option<String>,
+    /// Use at most this many prompts.
+    #[serde(default)]
+    pub max_prompts: Option<usize>,
+    /// Share of the prompts held out (the paper: 0.2).
+    #[serde(default = "default_eval_fraction")]
+    pub eval_fraction: f64,
+    /// A Hugging Face toxicity classifier directory as the ground truth (e.g.
+    /// s-nlp/roberta_toxicity_classifier); profanity-check when absent.
+    #[serde(default)]
+    pub ground_truth_dir: Option<std::path::PathBuf>,
+}
+
+fn default_prompt_field() -> String {
+    "prompt".into()
+}
+fn default_eval_fraction() -> f64 {
+    0.2
 }
 
 /// The toy world.
@@ -227,6 +262,7 @@ impl Default for PipelineConfig {
         PipelineConfig {
             seed: 0,
             device: DeviceChoice::Auto,
+            external: None,
             world: WorldConfig::default(),
             model: ToyModelConfig::default(),
             pretrain: LmTrainConfig {
@@ -293,5 +329,23 @@ impl PipelineConfig {
     /// The effective configuration as TOML.
     pub fn to_toml(&self) -> anyhow::Result<String> {
         Ok(toml::to_string_pretty(self)?)
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn presets_and_the_default_round_trip() -> anyhow::Result<()> {
+        let presets = Path::new(env!("CARGO_MANIFEST_DIR")).join("../../presets");
+        for name in ["pythia-70m.toml", "pythia-410m.toml"] {
+            let cfg = PipelineConfig::from_file(&presets.join(name))?;
+            assert!(cfg.external.is_some(), "{name}");
+        }
+        let text = PipelineConfig::default().to_toml()?;
+        let again: PipelineConfig = toml::from_str(&text)?;
+        assert_eq!(again.to_toml()?, text);
+        Ok(())
     }
 }

@@ -4,6 +4,7 @@ mod config;
 mod pipeline;
 mod plots;
 mod policy_eval;
+mod prompts;
 mod report;
 mod smoke;
 mod toy_world;

@@ -5,7 +5,8 @@
 //! skipped when rerun, and the trainers resume from their checkpoints, so an interrupted run
 //! picks up where it stopped.
 
-use std::path::Path;
+use std::path::{Path, PathBuf};
+use std::sync::Arc;
 
 use anyhow::Context;
 use indicatif::{MultiProgress, ProgressBar, ProgressStyle};
@@ -13,18 +14,32 @@ use irl_core::{
     evaluation, objective_by_name, BagOfWordsReward, Demonstration, ImplicitReward, IrlTrainer,
     LmReward, RewardModel, TrainReport,
 };
-use lm_backend::{GptNeoX, Tokenizer};
+use lm_backend::{load_causal_lm, CausalLm, Tokenizer};
 use rlhf_ppo::{
     IterationStats, LearnedReward, PpoConfig, PpoRunConfig, PpoTrainer, RewardFn, ToxicityReward,
 };
 use serde::de::DeserializeOwned;
 use serde::{Deserialize, Serialize};
 use tch::{Device, Kind};
-use tox_eval::{AgreementReport, ProfanityCheck};
+use tox_eval::{AgreementReport, ProfanityCheck, ToxicityScorer};
 
 use crate::config::PipelineConfig;
 use crate::policy_eval::{evaluate_policy, PolicyReport};
-use crate::toy_world::{build_world, pretrain_original, World};
+use crate::prompts::read_jsonl_prompts;
+use crate::toy_world::{build_world, pretrain_original, world_from_records, World};
+
+/// The ground truth, shared between the PPO reward and the evaluations.
+#[derive(Clone)]
+struct SharedScorer(Arc<dyn ToxicityScorer>);
+
+impl ToxicityScorer for SharedScorer {
+    fn score(&self, texts: &[&str]) -> tox_eval::Result<Vec<f64>> {
+        self.0.score(texts)
+    }
+    fn name(&self) -> &str {
+        self.0.name()
+    }
+}
 
 /// One IRL run's outcome.
 #[derive(Debug, Clone, Serialize, Deserialize)]
@@ -62,6 +77,8 @@ pub struct PipelineResults {
     pub policies: Vec<PolicyReport>,
     /// Wall-clock seconds per stage.
     pub timings: Vec<(String, f64)>,
+    /// Name of the ground-truth scorer.
+    pub ground_truth: String,
 }
 
 /// Runs the pipeline into `out`.
@@ -77,35 +94,57 @@ pub fn run(cfg: &PipelineConfig, out: &Path) -> anyhow::Result<PipelineResults> 
         clock = std::time::Instant::now();
     };
 
-    // 1. The world and the original model.
-    let world_dir = out.join("world");
-    let world = build_world(&cfg.world, cfg.seed, &world_dir)?;
-    let tok_path = world_dir.join("tokenizer.json");
-    let tokenizer = Tokenizer::from_file(&tok_path)?;
-    let pre_bar = bar(&bars, cfg.pretrain.steps as u64, "pretrain original");
-    let original_dir = pretrain_original(
-        &world,
-        &cfg.model,
-        &cfg.pretrain,
-        &tok_path,
-        cfg.seed,
-        &out.join("models/original"),
-        device,
-        |_, loss| {
-            pre_bar.set_message(format!("loss {loss:.3}"));
-            pre_bar.inc(1);
-        },
-    )?;
-    pre_bar.finish();
-    lap("world + pretraining", &mut timings);
-    let load = |dir: &Path| -> anyhow::Result<GptNeoX> {
-        Ok(GptNeoX::from_pretrained(dir, device, Kind::Float)?)
+    // 1. The world and the original model: the toy world, or your checkpoints and prompts.
+    let (world, original_dir, truth): (World, PathBuf, SharedScorer) = match &cfg.external {
+        Some(ext) => {
+            let records = read_jsonl_prompts(
+                &ext.prompts,
+                &ext.prompt_field,
+                ext.continuation_field.as_deref(),
+                ext.max_prompts,
+            )?;
+            let world = world_from_records(&records, ext.eval_fraction, cfg.seed);
+            let truth: Arc<dyn ToxicityScorer> = match &ext.ground_truth_dir {
+                Some(d) => Arc::new(tox_eval::HfClassifierScorer::from_dir(d, cfg.device)?),
+                None => Arc::new(ProfanityCheck::new()?),
+            };
+            (world, ext.policy_dir.clone(), SharedScorer(truth))
+        }
+        None => {
+            let world_dir = out.join("world");
+            let world = build_world(&cfg.world, cfg.seed, &world_dir)?;
+            let pre_bar = bar(&bars, cfg.pretrain.steps as u64, "pretrain original");
+            let original_dir = pretrain_original(
+                &world,
+                &cfg.model,
+                &cfg.pretrain,
+                &world_dir.join("tokenizer.json"),
+                cfg.seed,
+                &out.join("models/original"),
+                device,
+                |_, loss| {
+                    pre_bar.set_message(format!("loss {loss:.3}"));
+                    pre_bar.inc(1);
+                },
+            )?;
+            pre_bar.finish();
+            (
+                world,
+                original_dir,
+                SharedScorer(Arc::new(ProfanityCheck::new()?)),
+            )
+        }
     };
-    let truth = ProfanityCheck::new()?;
+    let tok_path = original_dir.join("tokenizer.json");
+    let tokenizer = Tokenizer::from_file(&tok_path)?;
+    lap("world + pretraining", &mut timings);
+    let load = |dir: &Path| -> anyhow::Result<Box<dyn CausalLm>> {
+        Ok(load_causal_lm(dir, device, Kind::Float)?)
+    };
 
     // 2. PPO against the ground truth: the expert.
     let reward: Box<dyn RewardFn> = Box::new(ToxicityReward::relative(
-        ProfanityCheck::new()?,
+        truth.clone(),
         world.originals_map(),
     ));
     let ppo_expert = run_ppo(
@@ -134,8 +173,8 @@ pub fn run(cfg: &PipelineConfig, out: &Path) -> anyhow::Result<PipelineResults> 
         let b = bar(&bars, total, "demonstrations");
         let g = &cfg.demonstrations.generation;
         let train = irl_core::build_demonstrations(
-            &expert,
-            &baseline,
+            expert.as_ref(),
+            baseline.as_ref(),
             &tokenizer,
             &train_prompts,
             g,
@@ -146,8 +185,8 @@ pub fn run(cfg: &PipelineConfig, out: &Path) -> anyhow::Result<PipelineResults> 
         ge.generation.seed = ge.generation.seed.wrapping_add(1 << 40);
         let off = train.len() as u64;
         let eval = irl_core::build_demonstrations(
-            &expert,
-            &baseline,
+            expert.as_ref(),
+            baseline.as_ref(),
             &tokenizer,
             &world.eval_prompts,
             &ge,
@@ -219,8 +258,8 @@ pub fn run(cfg: &PipelineConfig, out: &Path) -> anyhow::Result<PipelineResults> 
     if cfg.irl.implicit_beta > 0.0 {
         let r = cached(&out.join("irl/implicit/result.toml"), || {
             let model = ImplicitReward::new(
-                Box::new(load(&expert_dir)?),
-                Box::new(load(&original_dir)?),
+                load(&expert_dir)?,
+                load(&original_dir)?,
                 tokenizer_clone(&tok_path)?,
                 cfg.irl.implicit_beta,
             );
@@ -319,8 +358,8 @@ pub fn run(cfg: &PipelineConfig, out: &Path) -> anyhow::Result<PipelineResults> 
             let policy = load(&dir)?;
             reports.push(evaluate_policy(
                 name,
-                &policy,
-                &judge,
+                policy.as_ref(),
+                judge.as_ref(),
                 &tokenizer,
                 &world.eval_prompts,
                 &truth,
@@ -341,6 +380,7 @@ pub fn run(cfg: &PipelineConfig, out: &Path) -> anyhow::Result<PipelineResults> 
         ppo_irl_reward: best.name.clone(),
         policies,
         timings,
+        ground_truth: truth.name().to_owned(),
     };
     // results.json for people and tools (NaN written as null); results.toml for `irlhf report`.
     lm_backend::save::write_atomic(
@@ -373,9 +413,9 @@ fn make_reward_model(
 ) -> anyhow::Result<Box<dyn RewardModel>> {
     match kind {
         "lm" => {
-            let backbone = GptNeoX::from_pretrained(original, device, Kind::Float)?;
+            let backbone = load_causal_lm(original, device, Kind::Float)?;
             let tok = Tokenizer::from_file(original.join("tokenizer.json"))?;
-            Ok(Box::new(LmReward::new(Box::new(backbone), tok, 64)))
+            Ok(Box::new(LmReward::new(backbone, tok, 256)))
         }
         "bag-of-words" => {
             let texts = train.iter().flat_map(|d| {
@@ -457,14 +497,14 @@ fn run_ppo(
     device: Device,
 ) -> anyhow::Result<Vec<IterationStats>> {
     cached(&dir.join("done.toml"), || {
-        let policy = GptNeoX::from_pretrained(original, device, Kind::Float)?;
-        let reference = GptNeoX::from_pretrained(original, device, Kind::Float)?;
+        let policy = load_causal_lm(original, device, Kind::Float)?;
+        let reference = load_causal_lm(original, device, Kind::Float)?;
         let tok = Tokenizer::from_file(original.join("tokenizer.json"))?;
         let mut trainer = PpoTrainer::new(
             ppo.clone(),
             run.clone(),
-            Box::new(policy),
-            Box::new(reference),
+            policy,
+            reference,
             tok,
             reward,
             world.train_prompts.clone(),

@@ -168,7 +168,8 @@ pub fn tables(r: &PipelineResults) -> String {
     }
     let _ = writeln!(
         s,
-        "\n## Policy toxicity (held-out prompts; ground truth = profanity-check)\n"
+        "\n## Policy toxicity (held-out prompts; ground truth = {})\n",
+        r.ground_truth
     );
     let _ = writeln!(s, "| policy | greedy mean tox | greedy toxic ratio | sampled mean tox | sampled toxic ratio | EMT | tox. prob. | distinct-1/2/3 | perplexity |");
     let _ = writeln!(s, "|---|---|---|---|---|---|---|---|---|");

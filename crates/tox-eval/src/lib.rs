@@ -6,4 +6,6 @@ pub mod scorers;
 
 pub use error::{Result, ToxEvalError};
 pub use metrics::{AgreementReport, Distinct, RewardAgreement, ToxicityReport};
+#[cfg(feature = "torch")]
+pub use scorers::HfClassifierScorer;
 pub use scorers::{ProfanityCheck, ToxicityScorer};

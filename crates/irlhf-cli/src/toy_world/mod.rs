@@ -37,6 +37,35 @@ impl World {
     }
 }
 
+/// A world from prompt records (your own data): seeded split, originals where the file has them.
+pub fn world_from_records(
+    records: &[crate::prompts::PromptRecord],
+    eval_fraction: f64,
+    seed: u64,
+) -> World {
+    let mut originals = BTreeMap::new();
+    let mut prompts = Vec::new();
+    for r in records {
+        if !prompts.contains(&r.prompt) {
+            prompts.push(r.prompt.clone());
+        }
+        if let Some(o) = &r.original {
+            originals
+                .entry(r.prompt.clone())
+                .or_insert_with(|| o.clone());
+        }
+    }
+    prompts.shuffle(&mut ChaCha8Rng::seed_from_u64(seed ^ 0x5eed));
+    let n_eval = ((prompts.len() as f64) * eval_fraction).round() as usize;
+    let eval_prompts = prompts.split_off(prompts.len() - n_eval.min(prompts.len()));
+    World {
+        train_prompts: prompts,
+        eval_prompts,
+        originals,
+        texts: Vec::new(),
+    }
+}
+
 /// Builds (or reloads from `dir/world.json` and `dir/tokenizer.json`) the world.
 pub fn build_world(cfg: &WorldConfig, seed: u64, dir: &Path) -> anyhow::Result<World> {
     std::fs::create_dir_all(dir)?;

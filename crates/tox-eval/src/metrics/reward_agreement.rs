@@ -416,6 +416,22 @@ mod tests {
     }
 
     #[test]
+    fn decisive_pairs_only() {
+        // Truth: 2.0 and -1.0 straddle 0 (decisive); 2.0 vs 1.0 do not.
+        let truth = [2.0, -1.0, 2.0, 1.0, -3.0, 0.5];
+        let learned = [1.0, 0.0, 0.0, 1.0, 1.0, 0.0];
+        let pairs = [(0, 1), (2, 3), (4, 5)];
+        // (0,1): decisive, agree; (2,3): not decisive (skipped); (4,5): decisive, disagree.
+        let d = decisive_pairwise_accuracy(&learned, &truth, &pairs, 0.0).unwrap();
+        assert!((d - 0.5).abs() < 1e-15);
+        let all = pairwise_preference_accuracy(&learned, &truth, &pairs).unwrap();
+        assert!((all - 1.0 / 3.0).abs() < 1e-15);
+        assert!(decisive_pairwise_accuracy(&learned, &truth, &[(2, 3)], 0.0)
+            .unwrap()
+            .is_nan());
+    }
+
+    #[test]
     fn pairwise() {
         let truth = [1.0, 0.0, 2.0, 2.0, 0.0, 1.0];
         let learned = [5.0, 4.0, 1.0, 0.0, 3.0, 3.0];

@@ -3,10 +3,16 @@
 //! - [`ProfanityCheck`]: an exact, dependency-free port of the alt-profanity-check 1.9.1
 //!   classifier (TF-IDF + calibrated linear SVMs), embedded in the crate; the offline default
 //!   ground-truth scorer.
+//! - `HfClassifierScorer` (feature `torch`): a Hugging Face BERT / RoBERTa sequence
+//!   classifier, e.g. the paper's `s-nlp/roberta_toxicity_classifier`.
 //! - Closures `Fn(&[&str]) -> Result<Vec<f64>>` are scorers too.
 
+#[cfg(feature = "torch")]
+mod hf_classifier;
 mod profanity_check;
 mod toxicity_scorer;
 
+#[cfg(feature = "torch")]
+pub use hf_classifier::{HfClassifierScorer, DEFAULT_TOXIC_LABELS};
 pub use profanity_check::{CalibratedSvc, ProfanityCheck};
 pub use toxicity_scorer::ToxicityScorer;

@@ -1,0 +1,1 @@
+//! Prompt and demonstration datasets (work in progress).

@@ -1,0 +1,96 @@
+//! Loading by `model_type`: a registry of loaders (like transformers' `AutoModel*` mappings),
+//! so callers pick the architecture from `config.json` without matching on it. Adding an
+//! architecture adds one entry to the registry of its kind.
+
+use std::path::Path;
+
+use tch::{Device, Kind};
+
+use crate::causal_lm::CausalLm;
+use crate::error::{LmError, Result};
+use crate::model_dir::ModelDir;
+use crate::sequence_classifier::SequenceClassifier;
+
+/// Loads a causal LM directory.
+pub type CausalLmLoader = fn(&Path, Device, Kind) -> Result<Box<dyn CausalLm>>;
+/// Loads a sequence-classifier directory.
+pub type ClassifierLoader = fn(&Path, Device, Kind) -> Result<Box<dyn SequenceClassifier>>;
+
+/// `model_type` -> causal LM loader.
+pub const CAUSAL_LMS: &[(&str, CausalLmLoader)] = &[
+    ("gpt_neox", |d, dev, k| {
+        Ok(Box::new(crate::GptNeoX::from_pretrained(d, dev, k)?))
+    }),
+    ("gpt2", |d, dev, k| {
+        Ok(Box::new(crate::Gpt2::from_pretrained(d, dev, k)?))
+    }),
+];
+
+/// `model_type` -> sequence-classifier loader.
+pub const CLASSIFIERS: &[(&str, ClassifierLoader)] = &[
+    ("bert", |d, dev, k| {
+        Ok(Box::new(
+            crate::BertForSequenceClassification::from_pretrained(d, dev, k)?,
+        ))
+    }),
+    ("roberta", |d, dev, k| {
+        Ok(Box::new(
+            crate::RobertaForSequenceClassification::from_pretrained(d, dev, k)?,
+        ))
+    }),
+];
+
+fn find<T: Copy>(registry: &[(&str, T)], dir: &Path) -> Result<T> {
+    let model_type = ModelDir::open(dir)?.model_type()?;
+    registry
+        .iter()
+        .find(|(t, _)| *t == model_type)
+        .map(|(_, f)| *f)
+        .ok_or(LmError::UnsupportedModel(model_type))
+}
+
+/// Loads the causal LM in `dir`, whatever its (supported) architecture.
+pub fn load_causal_lm(
+    dir: impl AsRef<Path>,
+    device: Device,
+    kind: Kind,
+) -> Result<Box<dyn CausalLm>> {
+    let dir = dir.as_ref();
+    find(CAUSAL_LMS, dir)?(dir, device, kind)
+}
+
+/// Loads the sequence classifier in `dir`, whatever its (supported) architecture.
+pub fn load_sequence_classifier(
+    dir: impl AsRef<Path>,
+    device: Device,
+    kind: Kind,
+) -> Result<Box<dyn SequenceClassifier>> {
+    let dir = dir.as_ref();
+    find(CLASSIFIERS, dir)?(dir, device, kind)
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    fn fixture(name: &str) -> std::path::PathBuf {
+        Path::new(env!("CARGO_MANIFEST_DIR"))
+            .join("tests/fixtures")
+            .join(name)
+    }
+
+    #[test]
+    fn loads_by_model_type() -> Result<()> {
+        let lm = load_causal_lm(fixture("gpt2"), Device::Cpu, Kind::Float)?;
+        assert_eq!(lm.info().model_type, "gpt2");
+        let lm = load_causal_lm(fixture("gpt_neox_parallel"), Device::Cpu, Kind::Float)?;
+        assert_eq!(lm.info().model_type, "gpt_neox");
+        let c = load_sequence_classifier(fixture("roberta_cls"), Device::Cpu, Kind::Float)?;
+        assert_eq!(c.label_index("HATE"), Some(1));
+        assert!(matches!(
+            load_causal_lm(fixture("bert_cls"), Device::Cpu, Kind::Float),
+            Err(LmError::UnsupportedModel(t)) if t == "bert"
+        ));
+        Ok(())
+    }
+}
