@@ -2,7 +2,7 @@
 //! Python peers (scipy, alt-profanity-check, transformers) and prints JSON medians in seconds.
 //!
 //! ```text
-//! cargo run --release --example bench_peers -- --model-dir crates/lm-backend/tests/fixtures/gpt_neox_parallel
+//! cargo run --example bench_peers -- --model-dir crates/lm-backend/tests/fixtures/gpt_neox_parallel
 //! ```
 
 use std::time::Instant;

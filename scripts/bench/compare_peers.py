@@ -7,7 +7,7 @@ cache) on the tiny fixture model.
 
 Run from the repo root:
     .venv-fixtures/bin/python scripts/bench/compare_peers.py
-(pins in scripts/fixtures/requirements.txt; builds the Rust example in release mode first).
+(pins in scripts/fixtures/requirements.txt; builds the Rust example first, dev profile).
 """
 import json
 import statistics
@@ -55,8 +55,10 @@ def main():
         "profanity_check_2000": med(lambda: predict_prob(texts)),
         "greedy_generate_32x64": med(gen),
     }
-    subprocess.run(["cargo", "build", "--release", "-q", "--example", "bench_peers"], check=True)
-    out = subprocess.run(["target/release/examples/bench_peers", "--model-dir", MODEL, "--reps", str(REPS)],
+    # The dev profile (deps at opt-level 2, workspace crates at 1) shares the test build;
+    # release would be faster still, so the ratios are conservative.
+    subprocess.run(["cargo", "build", "-q", "--example", "bench_peers"], check=True)
+    out = subprocess.run(["target/debug/examples/bench_peers", "--model-dir", MODEL, "--reps", str(REPS)],
                          check=True, capture_output=True, text=True).stdout
     ours = json.loads(out.strip().splitlines()[-1])
     print(f"{'work':<28}{'peer (s)':>12}{'irlhf (s)':>12}{'peer/irlhf':>12}")

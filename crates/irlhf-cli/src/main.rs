@@ -49,6 +49,16 @@ enum Command {
     Pipeline(RunArgs),
     /// The main job of the README (same as `pipeline`).
     Demo(RunArgs),
+    /// Run (or resume) the pipeline up to one step and stop: `world`, `ppo` (against the
+    /// ground truth), `demonstrations`, `irl`, `study`, `ppo-irl` (with the recovered reward) or
+    /// `evaluate`. Earlier steps found in `--out` are reused.
+    Step {
+        /// The step to stop after.
+        #[arg(value_enum)]
+        stage: pipeline::Stage,
+        #[command(flatten)]
+        args: RunArgs,
+    },
     /// Re-print the tables and redraw the plots of a finished run.
     Report {
         /// The run folder.
@@ -116,6 +126,14 @@ fn main() -> anyhow::Result<()> {
                 start.elapsed().as_secs_f64(),
                 args.out.display()
             );
+            Ok(())
+        }
+        Command::Step { stage, args } => {
+            let cfg = load_config(&args)?;
+            match pipeline::run_until(&cfg, &args.out, stage)? {
+                Some(results) => finish(&results, &args.out)?,
+                None => println!("step {stage:?} done; outputs in {}", args.out.display()),
+            }
             Ok(())
         }
         Command::Report { out } => {

@@ -81,8 +81,45 @@ pub struct PipelineResults {
     pub ground_truth: String,
 }
 
-/// Runs the pipeline into `out`.
+/// The pipeline's steps, in order; running a step runs (or reuses) those before it.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, PartialOrd, Ord, clap::ValueEnum)]
+pub enum Stage {
+    /// The world and the original model.
+    World,
+    /// PPO against the ground truth.
+    Ppo,
+    /// Demonstrations from the expert and the original model.
+    Demonstrations,
+    /// IRL with every configured objective and reward model.
+    Irl,
+    /// The non-identifiability study.
+    Study,
+    /// PPO with the best recovered reward.
+    PpoIrl,
+    /// Evaluation of every policy, tables and plots.
+    Evaluate,
+}
+
+/// Runs the pipeline into `out` up to and including `until`; returns the results when it ran to
+/// the end, `None` when it stopped earlier (the stage outputs are in `out`).
+pub fn run_until(
+    cfg: &PipelineConfig,
+    out: &Path,
+    until: Stage,
+) -> anyhow::Result<Option<PipelineResults>> {
+    run_inner(cfg, out, until)
+}
+
+/// Runs the whole pipeline into `out`.
 pub fn run(cfg: &PipelineConfig, out: &Path) -> anyhow::Result<PipelineResults> {
+    run_inner(cfg, out, Stage::Evaluate)?.context("the pipeline stopped before the evaluation")
+}
+
+fn run_inner(
+    cfg: &PipelineConfig,
+    out: &Path,
+    until: Stage,
+) -> anyhow::Result<Option<PipelineResults>> {
     std::fs::create_dir_all(out).with_context(|| format!("creating {}", out.display()))?;
     lm_backend::save::write_atomic(&out.join("config.toml"), cfg.to_toml()?.as_bytes())?;
     let device = cfg.device.resolve()?;
@@ -138,6 +175,9 @@ pub fn run(cfg: &PipelineConfig, out: &Path) -> anyhow::Result<PipelineResults> 
     let tok_path = original_dir.join("tokenizer.json");
     let tokenizer = Tokenizer::from_file(&tok_path)?;
     lap("world + pretraining", &mut timings);
+    if until == Stage::World {
+        return Ok(None);
+    }
     let load = |dir: &Path| -> anyhow::Result<Box<dyn CausalLm>> {
         Ok(load_causal_lm(dir, device, Kind::Float)?)
     };
@@ -160,6 +200,9 @@ pub fn run(cfg: &PipelineConfig, out: &Path) -> anyhow::Result<PipelineResults> 
     )?;
     let expert_dir = out.join("ppo_expert/final");
     lap("ppo expert", &mut timings);
+    if until == Stage::Ppo {
+        return Ok(None);
+    }
 
     // 3. Demonstrations: the expert vs the policy PPO started from.
     let (train_demos, eval_demos) = cached(&out.join("demonstrations/done.toml"), || {
@@ -197,6 +240,9 @@ pub fn run(cfg: &PipelineConfig, out: &Path) -> anyhow::Result<PipelineResults> 
         Ok((train, eval))
     })?;
     lap("demonstrations", &mut timings);
+    if until == Stage::Demonstrations {
+        return Ok(None);
+    }
 
     // 4. IRL with every reward model and objective, plus the implicit reward.
     let truth_eval = evaluation::true_rewards(&truth, &eval_demos)?;
@@ -279,6 +325,9 @@ pub fn run(cfg: &PipelineConfig, out: &Path) -> anyhow::Result<PipelineResults> 
     }
     irl.sort_by(|a, b| selection_key(b).total_cmp(&selection_key(a)));
     lap("irl", &mut timings);
+    if until == Stage::Irl {
+        return Ok(None);
+    }
 
     // 5. The non-identifiability study, on the best trainable LM-reward objective.
     let study_obj = irl
@@ -314,6 +363,9 @@ pub fn run(cfg: &PipelineConfig, out: &Path) -> anyhow::Result<PipelineResults> 
         })?),
     };
     lap("study", &mut timings);
+    if until == Stage::Study {
+        return Ok(None);
+    }
 
     // 6. PPO of a fresh original model with the best trainable recovered reward.
     let best = irl
@@ -345,6 +397,9 @@ pub fn run(cfg: &PipelineConfig, out: &Path) -> anyhow::Result<PipelineResults> 
         device,
     )?;
     lap("ppo with recovered reward", &mut timings);
+    if until == Stage::PpoIrl {
+        return Ok(None);
+    }
 
     // 7. Evaluate every policy on the held-out prompts.
     let policies = cached(&out.join("evaluation/policies.toml"), || {
@@ -387,7 +442,7 @@ pub fn run(cfg: &PipelineConfig, out: &Path) -> anyhow::Result<PipelineResults> 
         &out.join("results.json"),
         &serde_json::to_vec_pretty(&results)?,
     )?;
-    write_stored(&out.join("results.toml"), results)
+    write_stored(&out.join("results.toml"), results).map(Some)
 }
 
 /// Held-out decisive pairwise accuracy, then Spearman, as one sortable number.

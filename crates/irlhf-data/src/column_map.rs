@@ -233,7 +233,10 @@ mod tests {
             "a": { "b": 2, "c": 3 },
             "continuation": null,
         });
-        assert_eq!(lookup_json(&v, "prompt.text"), JsonLookup::Found(&json!("hi")));
+        assert_eq!(
+            lookup_json(&v, "prompt.text"),
+            JsonLookup::Found(&json!("hi"))
+        );
         assert_eq!(lookup_json(&v, "prompt.toxicity"), JsonLookup::Null);
         assert_eq!(lookup_json(&v, "continuation.text"), JsonLookup::Null);
         assert_eq!(lookup_json(&v, "prompt.nope"), JsonLookup::Missing);
@@ -245,7 +248,14 @@ mod tests {
         paths.sort();
         assert_eq!(
             paths,
-            ["a.b", "a.b", "a.c", "continuation", "prompt.text", "prompt.toxicity"]
+            [
+                "a.b",
+                "a.b",
+                "a.c",
+                "continuation",
+                "prompt.text",
+                "prompt.toxicity"
+            ]
         );
     }
 }

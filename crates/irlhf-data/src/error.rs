@@ -144,7 +144,7 @@ pub enum DataError {
     },
     /// The file's extension names no format this crate reads.
     #[error(
-        "{}: unsupported extension, expected .jsonl, .json, .csv or .parquet",
+        "{}: unsupported extension, expected .jsonl, .ndjson, .json, .csv, .tsv or .parquet",
         file.display()
     )]
     UnsupportedExtension {
@@ -239,6 +239,9 @@ mod tests {
             location: Location::Line(3),
             column: Some("prompt".into()),
         };
-        assert_eq!(e.to_string(), "p.csv: line 3: invalid UTF-8 in column `prompt`");
+        assert_eq!(
+            e.to_string(),
+            "p.csv: line 3: invalid UTF-8 in column `prompt`"
+        );
     }
 }

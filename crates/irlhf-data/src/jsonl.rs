@@ -148,7 +148,10 @@ mod tests {
         let p = Path::new("x.jsonl");
         let v = json!({"prompt": {"text": "Hi", "toxicity": 0.5}, "continuation": {"text": null}});
         let r = record_from_json(p, 4, &v, &ColumnMap::real_toxicity_prompts())?;
-        assert_eq!(r, PromptRecord::new("Hi").with_metadata("prompt.toxicity", 0.5));
+        assert_eq!(
+            r,
+            PromptRecord::new("Hi").with_metadata("prompt.toxicity", 0.5)
+        );
         // The default continuation may be absent; a named one may not.
         let r = record_from_json(p, 1, &json!({"prompt": "a"}), &ColumnMap::default())?;
         assert_eq!(r, PromptRecord::new("a"));
@@ -157,7 +160,10 @@ mod tests {
             Err(DataError::MissingColumn {
                 location, column, ..
             }) => {
-                assert_eq!((location, column.as_str()), (Location::Line(9), "completion"));
+                assert_eq!(
+                    (location, column.as_str()),
+                    (Location::Line(9), "completion")
+                );
             }
             other => panic!("expected a missing column, got {other:?}"),
         }

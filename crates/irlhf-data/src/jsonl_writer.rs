@@ -324,7 +324,13 @@ mod tests {
         drop(out);
         let out = JsonlAppender::<Row>::open(&path)?.with_fsync(true);
         assert_eq!(out.len(), 3);
-        assert_eq!(out.recovery(), Recovery { records: 3, ..Recovery::default() });
+        assert_eq!(
+            out.recovery(),
+            Recovery {
+                records: 3,
+                ..Recovery::default()
+            }
+        );
         let back: Vec<Row> = read_jsonl(&path)?.collect::<Result<_>>()?;
         assert_eq!(back, (0..3).map(row).collect::<Vec<_>>());
         Ok(())
@@ -342,8 +348,7 @@ mod tests {
             ("\0\0\0\0", 4),
             ("\n\n", 0),
         ] {
-            std::fs::write(&path, format!("{good}{tail}"))
-                .map_err(|e| DataError::io(&path, e))?;
+            std::fs::write(&path, format!("{good}{tail}")).map_err(|e| DataError::io(&path, e))?;
             let mut out = JsonlAppender::<Row>::open(&path)?;
             assert_eq!(out.len(), 2, "tail {tail:?}");
             assert_eq!(out.recovery().truncated_bytes, torn, "tail {tail:?}");
@@ -352,7 +357,8 @@ mod tests {
             assert_eq!(back.len(), 3);
             assert_eq!(back[2], row(2));
         }
-        std::fs::write(&path, format!("{good}{{oops\n{good}")).map_err(|e| DataError::io(&path, e))?;
+        std::fs::write(&path, format!("{good}{{oops\n{good}"))
+            .map_err(|e| DataError::io(&path, e))?;
         let before = std::fs::read(&path).map_err(|e| DataError::io(&path, e))?;
         match JsonlAppender::<Row>::open(&path) {
             Err(DataError::MalformedLine { location, .. }) => {
@@ -360,7 +366,10 @@ mod tests {
             }
             other => panic!("expected a malformed line 3, got {other:?}"),
         }
-        assert_eq!(std::fs::read(&path).map_err(|e| DataError::io(&path, e))?, before);
+        assert_eq!(
+            std::fs::read(&path).map_err(|e| DataError::io(&path, e))?,
+            before
+        );
         Ok(())
     }
 }

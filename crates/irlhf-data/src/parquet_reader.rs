@@ -97,12 +97,13 @@ impl ParquetPrompts {
                 file: path.to_path_buf(),
             });
         }
-        let metadata = ArrowReaderMetadata::load(&file, ArrowReaderOptions::new()).map_err(
-            |source| DataError::Parquet {
-                file: path.to_path_buf(),
-                source,
-            },
-        )?;
+        let metadata =
+            ArrowReaderMetadata::load(&file, ArrowReaderOptions::new()).map_err(|source| {
+                DataError::Parquet {
+                    file: path.to_path_buf(),
+                    source,
+                }
+            })?;
         let schema_fields = metadata.schema().fields().clone();
         let missing = |column: &str| DataError::MissingColumn {
             file: path.to_path_buf(),
@@ -175,16 +176,20 @@ impl ParquetPrompts {
 
     /// Starts reading row group `index`.
     fn open_row_group(&self, index: usize) -> Result<Cursor> {
-        let file = self.file.try_clone().map_err(|e| DataError::io(&self.path, e))?;
-        let reader = ParquetRecordBatchReaderBuilder::new_with_metadata(file, self.metadata.clone())
-            .with_batch_size(self.batch_size)
-            .with_row_groups(vec![index])
-            .with_projection(self.mask.clone())
-            .build()
-            .map_err(|source| DataError::Parquet {
-                file: self.path.clone(),
-                source,
-            })?;
+        let file = self
+            .file
+            .try_clone()
+            .map_err(|e| DataError::io(&self.path, e))?;
+        let reader =
+            ParquetRecordBatchReaderBuilder::new_with_metadata(file, self.metadata.clone())
+                .with_batch_size(self.batch_size)
+                .with_row_groups(vec![index])
+                .with_projection(self.mask.clone())
+                .build()
+                .map_err(|source| DataError::Parquet {
+                    file: self.path.clone(),
+                    source,
+                })?;
         Ok(Cursor {
             index,
             reader,
@@ -472,7 +477,9 @@ fn json_at(array: &dyn Array, i: usize) -> serde_json::Value {
     };
     macro_rules! int {
         ($t:ty) => {
-            array.as_primitive_opt::<$t>().map(|a| Value::from(a.value(i)))
+            array
+                .as_primitive_opt::<$t>()
+                .map(|a| Value::from(a.value(i)))
         };
     }
     let value = match array.data_type() {
