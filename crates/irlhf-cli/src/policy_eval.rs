@@ -82,20 +82,9 @@ pub fn evaluate_policy(
     let distinct = Distinct::compute(&sampled_texts)?;
 
     let prompt_ids = tokenizer.encode_ids(&refs)?;
-    let lp = lm_backend::continuation_logprobs(
-        judge,
-        &prompt_ids,
-        &greedy.tokens,
-        tokenizer.pad_id(),
-        device,
-    )?;
-    let total: f64 = lp
-        .sum
-        .to_kind(tch::Kind::Double)
-        .sum(tch::Kind::Double)
-        .double_value(&[]);
-    let n: usize = greedy.tokens.iter().map(Vec::len).sum();
-    let perplexity = (-total / n.max(1) as f64).exp();
+    let perplexity =
+        tox_eval::metrics::perplexity(judge, &prompt_ids, &greedy.tokens, tokenizer.pad_id(), 64)?
+            .corpus;
     let examples = prompts
         .iter()
         .zip(&greedy_texts)

@@ -16,6 +16,8 @@ pub mod bootstrap;
 pub mod classification;
 pub mod correlation;
 pub mod epic;
+#[cfg(feature = "torch")]
+pub mod perplexity;
 pub mod policy;
 pub mod reward_agreement;
 
@@ -27,6 +29,8 @@ pub use correlation::{
     cosine_similarity, kendall_tau_b, l1_distance, l2_distance, pearson, rank, spearman,
 };
 pub use epic::{canonicalize_per_group, epic_distance};
+#[cfg(feature = "torch")]
+pub use perplexity::{perplexity, Perplexity};
 pub use policy::{
     distinct_n, expected_max_toxicity, mean_toxicity, toxic_ratio, toxicity_probability, Distinct,
     ToxicityReport, DEFAULT_TOXIC_THRESHOLD,
