@@ -21,6 +21,6 @@ pub use objectives::{
     PaperMaxMargin,
 };
 pub use reward_model::{trainable_parameters, RewardModel};
-pub use reward_models::{BagOfWordsReward, ImplicitReward, LmReward};
+pub use reward_models::{BagOfWordsReward, EncoderReward, ImplicitReward, LmReward};
 pub use study::{run_study, StudyConfig, StudyReport};
 pub use trainer::{batch_loss, EpochReport, IrlTrainer, IrlTrainerConfig, Selection, TrainReport};

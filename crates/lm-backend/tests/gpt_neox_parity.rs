@@ -206,3 +206,21 @@ fn wrong_shapes_and_unexpected_tensors_are_named() -> anyhow::Result<()> {
     }
     Ok(())
 }
+
+#[test]
+fn bfloat16_and_float16_on_cpu_stay_close() -> anyhow::Result<()> {
+    let r = reference("gpt_neox_parallel")?;
+    let _g = tch::no_grad_guard();
+    for (kind, tol) in [(Kind::BFloat16, 0.25), (Kind::Half, 0.05)] {
+        let model = GptNeoX::from_pretrained(fixture("gpt_neox_parallel"), Device::Cpu, kind)?;
+        let out = model.forward(&r["input_ids"], &r["attention_mask"], None, false)?;
+        assert_eq!(out.logits.kind(), kind);
+        let d = max_abs_diff_masked(
+            &out.logits.to_kind(Kind::Float),
+            &r["logits"],
+            &r["attention_mask"],
+        );
+        assert!(d < tol, "{kind:?} logits differ by {d}");
+    }
+    Ok(())
+}
