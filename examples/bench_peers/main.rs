@@ -48,7 +48,7 @@ fn time<T>(reps: usize, mut f: impl FnMut() -> T) -> f64 {
 
 fn main() -> anyhow::Result<()> {
     let args = Args::parse();
-    let n = 100_000;
+    let n: usize = 100_000;
     // Same integer sequences the Python script builds (many ties).
     let x: Vec<f64> = (0..n).map(|i| ((i * 7919) % 1000) as f64).collect();
     let y: Vec<f64> = (0..n).map(|i| ((i * 104_729 + 13) % 997) as f64).collect();
@@ -67,7 +67,7 @@ fn main() -> anyhow::Result<()> {
     let ids = Tensor::full([32, 8], 5, (Kind::Int64, device));
     let mask = Tensor::ones([32, 8], (Kind::Int64, device));
     let cfg = GenerationConfig::default()
-        .with_max_new_tokens(64)
+        .with_max_new_tokens(48)
         .with_sampling(SamplingConfig::greedy());
     let gen = time(args.reps, || generate(&model, &ids, &mask, &cfg));
     println!(
@@ -76,7 +76,7 @@ fn main() -> anyhow::Result<()> {
             "kendall_tau_b_100k": kendall,
             "spearman_100k": spear,
             "profanity_check_2000": profanity,
-            "greedy_generate_32x64": gen,
+            "greedy_generate_32x48": gen,
         })
     );
     Ok(())

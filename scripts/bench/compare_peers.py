@@ -2,7 +2,7 @@
 run, and prints a table of medians and ratios (peer / ours; > 1 means irlhf is faster).
 
 Peers: scipy.stats.kendalltau / spearmanr (n = 100k, ties), alt-profanity-check predict_prob
-(2,000 texts), transformers GPTNeoXForCausalLM.generate (greedy, batch 32, 64 new tokens, KV
+(2,000 texts), transformers GPTNeoXForCausalLM.generate (greedy, batch 32, 48 new tokens, KV
 cache) on the tiny fixture model.
 
 Run from the repo root:
@@ -46,14 +46,14 @@ def main():
 
     def gen():
         with torch.no_grad():
-            model.generate(ids, attention_mask=mask, do_sample=False, max_new_tokens=64,
-                           min_new_tokens=64, pad_token_id=0, eos_token_id=None)
+            model.generate(ids, attention_mask=mask, do_sample=False, max_new_tokens=48,
+                           min_new_tokens=48, pad_token_id=0, eos_token_id=None)
 
     peer = {
         "kendall_tau_b_100k": med(lambda: kendalltau(x, y)),
         "spearman_100k": med(lambda: spearmanr(x, y)),
         "profanity_check_2000": med(lambda: predict_prob(texts)),
-        "greedy_generate_32x64": med(gen),
+        "greedy_generate_32x48": med(gen),
     }
     # The dev profile (deps at opt-level 2, workspace crates at 1) shares the test build;
     # release would be faster still, so the ratios are conservative.

@@ -22,5 +22,5 @@ pub use objectives::{
 };
 pub use reward_model::{trainable_parameters, RewardModel};
 pub use reward_models::{BagOfWordsReward, EncoderReward, ImplicitReward, LmReward};
-pub use study::{run_study, StudyConfig, StudyReport};
+pub use study::{run_study, Ensemble, Spread, StudyConfig, StudyReport};
 pub use trainer::{batch_loss, EpochReport, IrlTrainer, IrlTrainerConfig, Selection, TrainReport};

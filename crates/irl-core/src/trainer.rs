@@ -288,8 +288,10 @@ impl IrlTrainer {
                 save_atomically(dir, "checkpoint", |tmp| {
                     model.save(&tmp.join("reward"))?;
                     opt.save(&tmp.join("optimizer.safetensors"))?;
-                    let s = serde_json::to_vec_pretty(&state)?;
-                    lm_backend::save::write_atomic(&tmp.join("state.json"), &s)?;
+                    // TOML, not JSON: it keeps NaN and infinite metrics through a resume.
+                    let s = toml::to_string(&state)
+                        .map_err(|e| IrlError::InvalidArgument(format!("trainer state: {e}")))?;
+                    lm_backend::save::write_atomic(&tmp.join("state.toml"), s.as_bytes())?;
                     Ok(())
                 })?;
                 write_metrics(dir, &state.history)?;
@@ -461,13 +463,13 @@ fn existing_checkpoint(dir: &Path) -> Option<PathBuf> {
     ["checkpoint", "checkpoint.old"]
         .iter()
         .map(|n| dir.join(n))
-        .find(|p| p.join("state.json").is_file())
+        .find(|p| p.join("state.toml").is_file())
 }
 
 fn read_state(ckpt: &Path) -> Result<TrainerState> {
-    let p = ckpt.join("state.json");
+    let p = ckpt.join("state.toml");
     let text = std::fs::read_to_string(&p).map_err(|e| IrlError::io(&p, e))?;
-    Ok(serde_json::from_str(&text)?)
+    toml::from_str(&text).map_err(|e| IrlError::InvalidArgument(format!("{}: {e}", p.display())))
 }
 
 /// Writes a directory `dir/name` through `dir/name.tmp`, keeping the previous version as

@@ -228,8 +228,8 @@ fn nan_loss_stops_with_an_error_and_keeps_the_last_checkpoint() -> anyhow::Resul
         }) => {
             assert_eq!(epoch, 1);
             let ckpt = checkpoint.ok_or_else(|| anyhow::anyhow!("no checkpoint kept"))?;
-            let state = std::fs::read_to_string(ckpt.join("state.json"))?;
-            assert!(state.contains("\"completed_epochs\": 1"));
+            let state = std::fs::read_to_string(ckpt.join("state.toml"))?;
+            assert!(state.contains("completed_epochs = 1"), "{state}");
         }
         other => panic!("expected NonFinite, got {other:?}"),
     }

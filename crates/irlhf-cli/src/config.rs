@@ -48,18 +48,20 @@ pub struct PipelineConfig {
 pub struct ExternalConfig {
     /// The policy PPO starts from (a Hugging Face causal-LM directory, e.g. Pythia-70M).
     pub policy_dir: std::path::PathBuf,
-    /// Prompts as JSONL.
+    /// Prompts as JSONL, CSV/TSV or Parquet (e.g. a Hugging Face dataset's Parquet file).
     pub prompts: std::path::PathBuf,
-    /// Dotted path of the prompt text in each record.
+    /// Dotted path of the prompt text in each record (`prompt.text` for RealToxicityPrompts).
     #[serde(default = "default_prompt_field")]
     pub prompt_field: String,
-    /// Dotted path of the dataset's original continuation (for the relative reward).
+    /// Dotted path of the dataset's original continuation (for the relative reward);
+    /// `original_output` (the paper's jigsaw prompts) when absent, `""` for none.
     #[serde(default)]
     pub continuation_field: Option<String>,
     /// Use at most this many prompts.
     #[serde(default)]
     pub max_prompts: Option<usize>,
-    /// Share of the prompts held out (the paper: 0.2).
+    /// Share of the prompts held out (the paper: 0.2); the split is a seeded hash of each
+    /// prompt, stable when rows are appended.
     #[serde(default = "default_eval_fraction")]
     pub eval_fraction: f64,
     /// A Hugging Face toxicity classifier directory as the ground truth (e.g.

@@ -4,7 +4,6 @@ mod config;
 mod pipeline;
 mod plots;
 mod policy_eval;
-mod prompts;
 mod report;
 mod smoke;
 mod toy_world;

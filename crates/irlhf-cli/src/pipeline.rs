@@ -25,8 +25,7 @@ use tox_eval::{AgreementReport, ProfanityCheck, ToxicityScorer};
 
 use crate::config::PipelineConfig;
 use crate::policy_eval::{evaluate_policy, PolicyReport};
-use crate::prompts::read_jsonl_prompts;
-use crate::toy_world::{build_world, pretrain_original, world_from_records, World};
+use crate::toy_world::{build_world, pretrain_original, world_from_file, World};
 
 /// The ground truth, shared between the PPO reward and the evaluations.
 #[derive(Clone)]
@@ -134,13 +133,7 @@ fn run_inner(
     // 1. The world and the original model: the toy world, or your checkpoints and prompts.
     let (world, original_dir, truth): (World, PathBuf, SharedScorer) = match &cfg.external {
         Some(ext) => {
-            let records = read_jsonl_prompts(
-                &ext.prompts,
-                &ext.prompt_field,
-                ext.continuation_field.as_deref(),
-                ext.max_prompts,
-            )?;
-            let world = world_from_records(&records, ext.eval_fraction, cfg.seed);
+            let world = world_from_file(ext, cfg.seed)?;
             let truth: Arc<dyn ToxicityScorer> = match &ext.ground_truth_dir {
                 Some(d) => Arc::new(tox_eval::HfClassifierScorer::from_dir(d, cfg.device)?),
                 None => Arc::new(ProfanityCheck::new()?),

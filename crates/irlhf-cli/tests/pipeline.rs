@@ -138,3 +138,71 @@ fn unknown_config_keys_are_rejected_by_name() -> anyhow::Result<()> {
     assert!(err.contains("learning_rate"), "{err}");
     Ok(())
 }
+
+#[test]
+fn external_checkpoints_prompts_and_classifier_ground_truth() -> anyhow::Result<()> {
+    let fixtures = Path::new(env!("CARGO_MANIFEST_DIR")).join("../lm-backend/tests/fixtures");
+    let tmp = tempfile::tempdir()?;
+    let prompts = tmp.path().join("prompts.jsonl");
+    let mut lines = String::new();
+    for i in 0..24 {
+        lines.push_str(&format!("{{\"prompt\":{{\"text\":\"Once upon a time {i}\"}},\"continuation\":{{\"text\":\" there was a robot.\"}}}}\n"));
+    }
+    std::fs::write(&prompts, lines)?;
+    let config = tmp.path().join("ext.toml");
+    std::fs::write(
+        &config,
+        format!(
+            r#"
+seed = 3
+device = "cpu"
+[external]
+policy_dir = "{}"
+prompts = "{}"
+prompt_field = "prompt.text"
+continuation_field = "continuation.text"
+eval_fraction = 0.25
+ground_truth_dir = "{}"
+[ppo]
+num_rollouts = 8
+chunk_size = 8
+batch_size = 8
+ppo_epochs = 1
+max_new_tokens = 6
+[ppo_run]
+iterations = 1
+eval_interval = 1
+eval_max_new_tokens = 6
+[demonstrations.generation.generation]
+max_new_tokens = 6
+[irl]
+objectives = ["logistic"]
+reward_models = ["lm"]
+bootstrap_resamples = 10
+implicit_beta = 0.0
+[irl.trainer]
+epochs = 1
+[study]
+seeds = 0
+[ppo_irl]
+iterations = 1
+[evaluation]
+samples_per_prompt = 1
+max_new_tokens = 6
+"#,
+            fixtures.join("gpt_neox_parallel").display(),
+            prompts.display(),
+            fixtures.join("roberta_cls").display()
+        ),
+    )?;
+    let out = tmp.path().join("run");
+    let stdout = run(&out, &config);
+    assert!(
+        stdout.contains("ground truth = roberta_cls[hate]"),
+        "{stdout}"
+    );
+    let results: serde_json::Value =
+        serde_json::from_str(&std::fs::read_to_string(out.join("results.json"))?)?;
+    assert_eq!(results["policies"].as_array().map(Vec::len), Some(3));
+    Ok(())
+}

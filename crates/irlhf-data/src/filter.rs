@@ -121,6 +121,9 @@ impl FromStr for MetadataThreshold {
     }
 }
 
+/// The token-counter type of a filter built without one ([`PromptFilter::apply`]).
+pub type NoTokenCounter = fn(&str) -> usize;
+
 /// What to keep from a stream of prompt records. Everything is off by default.
 ///
 /// Deserialisable from the pipeline's TOML config (unknown keys are rejected):
@@ -217,7 +220,7 @@ impl PromptFilter {
 
     /// Filters `records`. Fails if token bounds are set: use
     /// [`apply_with_tokens`](Self::apply_with_tokens) then.
-    pub fn apply<I>(&self, records: I) -> Result<Filtered<I::IntoIter, fn(&str) -> usize>>
+    pub fn apply<I>(&self, records: I) -> Result<Filtered<I::IntoIter, NoTokenCounter>>
     where
         I: IntoIterator<Item = Result<PromptRecord>>,
     {

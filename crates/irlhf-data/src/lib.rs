@@ -14,7 +14,9 @@ pub mod split;
 pub use column_map::ColumnMap;
 pub use csv_reader::CsvPrompts;
 pub use error::{DataError, Location, Result};
-pub use filter::{Comparison, FilterStats, Filtered, MetadataThreshold, PromptFilter};
+pub use filter::{
+    Comparison, FilterStats, Filtered, MetadataThreshold, NoTokenCounter, PromptFilter,
+};
 pub use jsonl::JsonlPrompts;
 pub use jsonl_writer::{read_jsonl, JsonlAppender, JsonlReader, Recovery};
 pub use parquet_reader::ParquetPrompts;

@@ -86,6 +86,13 @@ mod tests {
     use super::*;
 
     #[test]
+    fn readers_can_move_to_another_thread() {
+        fn assert_send<T: Send>() {}
+        assert_send::<PromptReader>();
+        assert_send::<crate::JsonlAppender<PromptRecord>>();
+    }
+
+    #[test]
     fn extensions() {
         let f = |p: &str| Format::from_path(Path::new(p)).ok();
         assert_eq!(f("a/b.jsonl"), Some(Format::Jsonl));

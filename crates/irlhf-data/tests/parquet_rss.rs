@@ -1,6 +1,6 @@
 //! Streaming a 1,000,000-row Parquet prompt file keeps memory bounded.
 //!
-//! Run with `cargo test -p irlhf-data --release --test parquet_rss -- --ignored --nocapture`.
+//! Run with `cargo test -p irlhf-data --test parquet_rss -- --ignored --nocapture`.
 //! The test writes the file (snappy, 128Ki-row row groups) into a temp dir with the Arrow writer,
 //! then re-runs itself as a child process that only reads it, so the child's peak RSS (`VmHWM`
 //! in /proc/self/status) measures reading alone, not the writer's buffers.

@@ -64,6 +64,34 @@ pub enum ToxEvalError {
     /// A JSON document does not parse or does not have the expected shape.
     #[error("invalid JSON: {0}")]
     Json(#[from] serde_json::Error),
+    /// None of the wanted label names is among a classifier's labels (`id2label`).
+    #[error("no label among {wanted:?} in the classifier's labels {labels:?}")]
+    UnknownLabel {
+        /// The classifier's labels, by index.
+        labels: Vec<String>,
+        /// The names that were looked for, in order of preference.
+        wanted: Vec<String>,
+    },
+    /// A text that must hold at least one token encodes to none (e.g. an empty continuation).
+    #[error("{what} {index} has no tokens")]
+    EmptyText {
+        /// Which input (e.g. "continuation", "prompt").
+        what: &'static str,
+        /// Index of the text in its input.
+        index: usize,
+    },
+    /// Loading or running a model through lm-backend failed (missing files, unsupported
+    /// `model_type`, weights that do not match, a libtorch error).
+    #[cfg(feature = "torch")]
+    #[error(transparent)]
+    Lm(#[from] lm_backend::LmError),
+}
+
+#[cfg(feature = "torch")]
+impl From<tch::TchError> for ToxEvalError {
+    fn from(e: tch::TchError) -> Self {
+        ToxEvalError::Lm(lm_backend::LmError::Torch(e))
+    }
 }
 
 /// The result type of tox-eval.

@@ -7,5 +7,5 @@ pub mod scorers;
 pub use error::{Result, ToxEvalError};
 pub use metrics::{AgreementReport, Distinct, RewardAgreement, ToxicityReport};
 #[cfg(feature = "torch")]
-pub use scorers::HfClassifierScorer;
+pub use scorers::{HfClassifierConfig, HfClassifierScorer};
 pub use scorers::{ProfanityCheck, ToxicityScorer};

@@ -78,6 +78,39 @@ impl BagOfWordsReward {
         }
     }
 
+    /// Re-initialises the word weights from `N(0, std^2)`, drawn from a ChaCha8 stream seeded by
+    /// `seed` (Box-Muller; independent of libtorch's global generator, so the same on every
+    /// platform), and the bias to zero. [`from_texts`](Self::from_texts) starts at zero, where
+    /// seeds differ only in the data order; this makes runs start from different rewards, as
+    /// the non-identifiability study needs.
+    ///
+    /// # Errors
+    /// [`IrlError::InvalidArgument`] for a negative or non-finite `std`.
+    pub fn with_random_init(self, std: f64, seed: u64) -> Result<Self> {
+        use rand::{Rng, SeedableRng};
+        if !(std.is_finite() && std >= 0.0) {
+            return Err(IrlError::InvalidArgument(format!(
+                "initial weight std must be finite and >= 0, got {std}"
+            )));
+        }
+        let mut rng = rand_chacha::ChaCha8Rng::seed_from_u64(seed);
+        let w: Vec<f32> = (0..self.words.len())
+            .map(|_| {
+                // 1 - U(0, 1) is in (0, 1], so the logarithm is finite.
+                let (u1, u2) = (1.0 - rng.random::<f64>(), rng.random::<f64>());
+                (std * (-2.0 * u1.ln()).sqrt() * (std::f64::consts::TAU * u2).cos()) as f32
+            })
+            .collect();
+        {
+            let _guard = tch::no_grad_guard();
+            let mut weight = self.weight.shallow_clone();
+            weight.f_copy_(&Tensor::from_slice(&w).f_to_device(self.vs.device())?)?;
+            let mut bias = self.bias.shallow_clone();
+            let _ = bias.f_zero_()?;
+        }
+        Ok(self)
+    }
+
     /// Vocabulary size.
     pub fn len(&self) -> usize {
         self.words.len()

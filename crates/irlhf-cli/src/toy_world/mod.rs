@@ -37,33 +37,39 @@ impl World {
     }
 }
 
-/// A world from prompt records (your own data): seeded split, originals where the file has them.
-pub fn world_from_records(
-    records: &[crate::prompts::PromptRecord],
-    eval_fraction: f64,
-    seed: u64,
-) -> World {
+/// A world from your prompt file (JSONL, CSV or Parquet through irlhf-data): de-duplicated
+/// prompts, a seeded train/eval split that is stable when rows are appended, and the dataset's
+/// original continuations where the file has them.
+pub fn world_from_file(ext: &crate::config::ExternalConfig, seed: u64) -> anyhow::Result<World> {
+    let mut map = irlhf_data::ColumnMap::default().with_prompt_field(ext.prompt_field.clone());
+    if let Some(c) = &ext.continuation_field {
+        map = map.with_continuation_field(Some(c.clone()));
+    }
+    let mut records = irlhf_data::read_prompts(&ext.prompts, &map)?;
+    if let Some(m) = ext.max_prompts {
+        records.truncate(m);
+    }
     let mut originals = BTreeMap::new();
-    let mut prompts = Vec::new();
+    let mut seen = std::collections::HashSet::new();
+    let mut unique = Vec::new();
     for r in records {
-        if !prompts.contains(&r.prompt) {
-            prompts.push(r.prompt.clone());
-        }
-        if let Some(o) = &r.original {
+        if let Some(o) = &r.original_continuation {
             originals
                 .entry(r.prompt.clone())
                 .or_insert_with(|| o.clone());
         }
+        if seen.insert(r.prompt.clone()) {
+            unique.push(r);
+        }
     }
-    prompts.shuffle(&mut ChaCha8Rng::seed_from_u64(seed ^ 0x5eed));
-    let n_eval = ((prompts.len() as f64) * eval_fraction).round() as usize;
-    let eval_prompts = prompts.split_off(prompts.len() - n_eval.min(prompts.len()));
-    World {
-        train_prompts: prompts,
-        eval_prompts,
+    let split = irlhf_data::TrainEvalSplit::new(seed).with_eval_fraction(ext.eval_fraction);
+    let parts = split.partition(unique)?;
+    Ok(World {
+        train_prompts: parts.train.into_iter().map(|r| r.prompt).collect(),
+        eval_prompts: parts.eval.into_iter().map(|r| r.prompt).collect(),
         originals,
         texts: Vec::new(),
-    }
+    })
 }
 
 /// Builds (or reloads from `dir/world.json` and `dir/tokenizer.json`) the world.

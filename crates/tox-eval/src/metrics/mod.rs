@@ -1,5 +1,6 @@
 //! Metrics on plain slices: classification, correlation, reward agreement, EPIC, bootstrap
-//! confidence intervals and policy toxicity / diversity. Pure Rust, no libtorch.
+//! confidence intervals and policy toxicity / diversity. Pure Rust, no libtorch; only
+//! `perplexity` (feature `torch`) runs a model.
 //!
 //! Conventions shared by every function here:
 //! - paired inputs of different lengths give [`ToxEvalError::LengthMismatch`];
@@ -30,7 +31,7 @@ pub use correlation::{
 };
 pub use epic::{canonicalize_per_group, epic_distance};
 #[cfg(feature = "torch")]
-pub use perplexity::{perplexity, Perplexity};
+pub use perplexity::{perplexity, perplexity_of_texts, Perplexity};
 pub use policy::{
     distinct_n, expected_max_toxicity, mean_toxicity, toxic_ratio, toxicity_probability, Distinct,
     ToxicityReport, DEFAULT_TOXIC_THRESHOLD,

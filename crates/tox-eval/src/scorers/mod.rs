@@ -13,6 +13,8 @@ mod profanity_check;
 mod toxicity_scorer;
 
 #[cfg(feature = "torch")]
-pub use hf_classifier::{HfClassifierScorer, DEFAULT_TOXIC_LABELS};
+pub use hf_classifier::{
+    HfClassifierConfig, HfClassifierScorer, DEFAULT_MAX_LENGTH, DEFAULT_TOXIC_LABELS,
+};
 pub use profanity_check::{CalibratedSvc, ProfanityCheck};
 pub use toxicity_scorer::ToxicityScorer;
