@@ -176,6 +176,7 @@ pub fn generate_text(
     device: Device,
 ) -> Result<(Generated, Vec<String>)> {
     let tok = tokenizer;
+    tok.check_fits(model.info().vocab_size)?;
     let ids = tok.encode_ids(prompts)?;
     let batch = crate::tokenizer::pad_batch(ids, tok.pad_id(), crate::Side::Left, device)?;
     let generated = generate(model, &batch.input_ids, &batch.attention_mask, cfg)?;

@@ -130,6 +130,18 @@ impl Tokenizer {
         self.inner.get_vocab_size(true)
     }
 
+    /// Fails when the tokenizer can produce ids beyond a model's embedding rows (`vocab_size`):
+    /// such ids would index out of the embedding at run time.
+    pub fn check_fits(&self, vocab_size: i64) -> Result<()> {
+        let n = self.vocab_size() as i64;
+        if n > vocab_size {
+            return Err(LmError::InvalidArgument(format!(
+                "the tokenizer has {n} tokens but the model's embedding has {vocab_size} rows"
+            )));
+        }
+        Ok(())
+    }
+
     /// The id of a token, if in the vocabulary.
     pub fn token_to_id(&self, token: &str) -> Option<i64> {
         self.inner.token_to_id(token).map(i64::from)

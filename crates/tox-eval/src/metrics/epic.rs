@@ -104,4 +104,36 @@ mod tests {
             Err(ToxEvalError::LengthMismatch { .. })
         ));
     }
+
+    mod props {
+        use super::*;
+        use proptest::prelude::*;
+
+        proptest! {
+            /// EPIC ignores per-prompt shifts and positive scaling of either reward, and is a
+            /// pseudometric value in [0, 1].
+            #[test]
+            fn shift_and_scale_invariant(
+                rows in proptest::collection::vec((-5.0f64..5.0, -5.0f64..5.0, 0u32..4), 8..40),
+                shifts in proptest::collection::vec(-50.0f64..50.0, 4),
+                scale in 0.1f64..10.0,
+            ) {
+                let learned: Vec<f64> = rows.iter().map(|r| r.0).collect();
+                let truth: Vec<f64> = rows.iter().map(|r| r.1).collect();
+                let groups: Vec<u32> = rows.iter().map(|r| r.2).collect();
+                let d = epic_distance(&learned, &truth, &groups).unwrap();
+                prop_assume!(d.is_finite());
+                prop_assert!((0.0..=1.0).contains(&d));
+                let moved: Vec<f64> = learned
+                    .iter()
+                    .zip(&groups)
+                    .map(|(r, &g)| scale * r + shifts[g as usize])
+                    .collect();
+                let d2 = epic_distance(&moved, &truth, &groups).unwrap();
+                prop_assert!((d - d2).abs() < 1e-9, "{d} vs {d2}");
+                let sym = epic_distance(&truth, &learned, &groups).unwrap();
+                prop_assert!((d - sym).abs() < 1e-12);
+            }
+        }
+    }
 }
