@@ -18,11 +18,11 @@ fn data(n: usize) -> (Vec<f64>, Vec<f64>) {
 }
 
 fn metrics(c: &mut Criterion) {
-    let (x, y) = data(100_000);
-    c.bench_function("kendall_tau_b n=100k", |b| {
+    let (x, y) = data(1_000_000);
+    c.bench_function("kendall_tau_b n=1e6", |b| {
         b.iter(|| kendall_tau_b(black_box(&x), black_box(&y)))
     });
-    c.bench_function("spearman n=100k", |b| {
+    c.bench_function("spearman n=1e6", |b| {
         b.iter(|| spearman(black_box(&x), black_box(&y)))
     });
 }

@@ -48,7 +48,7 @@ fn time<T>(reps: usize, mut f: impl FnMut() -> T) -> f64 {
 
 fn main() -> anyhow::Result<()> {
     let args = Args::parse();
-    let n: usize = 100_000;
+    let n: usize = 1_000_000;
     // Same integer sequences the Python script builds (many ties).
     let x: Vec<f64> = (0..n).map(|i| ((i * 7919) % 1000) as f64).collect();
     let y: Vec<f64> = (0..n).map(|i| ((i * 104_729 + 13) % 997) as f64).collect();
@@ -73,8 +73,8 @@ fn main() -> anyhow::Result<()> {
     println!(
         "{}",
         serde_json::json!({
-            "kendall_tau_b_100k": kendall,
-            "spearman_100k": spear,
+            "kendall_tau_b_1m": kendall,
+            "spearman_1m": spear,
             "profanity_check_2000": profanity,
             "greedy_generate_32x48": gen,
         })

@@ -1,7 +1,7 @@
 """Runs the same work through the Python peers and through irlhf (examples/bench_peers) in one
 run, and prints a table of medians and ratios (peer / ours; > 1 means irlhf is faster).
 
-Peers: scipy.stats.kendalltau / spearmanr (n = 100k, ties), alt-profanity-check predict_prob
+Peers: scipy.stats.kendalltau / spearmanr (n = 1e6, ties), alt-profanity-check predict_prob
 (2,000 texts), transformers GPTNeoXForCausalLM.generate (greedy, batch 32, 48 new tokens, KV
 cache) on the tiny fixture model.
 
@@ -36,7 +36,7 @@ def med(f):
 
 def main():
     torch.set_num_threads(torch.get_num_threads())
-    n = 100_000
+    n = 1_000_000
     x = np.array([(i * 7919) % 1000 for i in range(n)], dtype=float)
     y = np.array([(i * 104_729 + 13) % 997 for i in range(n)], dtype=float)
     texts = [f"comment {i}: this movie was pretty good, you idiot" for i in range(2000)]
@@ -50,8 +50,8 @@ def main():
                            min_new_tokens=48, pad_token_id=0, eos_token_id=None)
 
     peer = {
-        "kendall_tau_b_100k": med(lambda: kendalltau(x, y)),
-        "spearman_100k": med(lambda: spearmanr(x, y)),
+        "kendall_tau_b_1m": med(lambda: kendalltau(x, y)),
+        "spearman_1m": med(lambda: spearmanr(x, y)),
         "profanity_check_2000": med(lambda: predict_prob(texts)),
         "greedy_generate_32x48": med(gen),
     }

@@ -283,9 +283,11 @@ impl IrlTrainer {
             }
             if let Some(dir) = out_dir {
                 if better {
-                    save_atomically(dir, "best", |tmp| model.save(tmp))?;
+                    lm_backend::save::write_dir_atomic::<IrlError>(dir, "best", |tmp| {
+                        model.save(tmp)
+                    })?;
                 }
-                save_atomically(dir, "checkpoint", |tmp| {
+                lm_backend::save::write_dir_atomic::<IrlError>(dir, "checkpoint", |tmp| {
                     model.save(&tmp.join("reward"))?;
                     opt.save(&tmp.join("optimizer.safetensors"))?;
                     // TOML, not JSON: it keeps NaN and infinite metrics through a resume.
@@ -470,34 +472,6 @@ fn read_state(ckpt: &Path) -> Result<TrainerState> {
     let p = ckpt.join("state.toml");
     let text = std::fs::read_to_string(&p).map_err(|e| IrlError::io(&p, e))?;
     toml::from_str(&text).map_err(|e| IrlError::InvalidArgument(format!("{}: {e}", p.display())))
-}
-
-/// Writes a directory `dir/name` through `dir/name.tmp`, keeping the previous version as
-/// `name.old` until the new one is in place.
-pub fn save_atomically(
-    dir: &Path,
-    name: &str,
-    write: impl FnOnce(&Path) -> Result<()>,
-) -> Result<()> {
-    let target = dir.join(name);
-    let tmp = dir.join(format!("{name}.tmp"));
-    let old = dir.join(format!("{name}.old"));
-    if tmp.exists() {
-        std::fs::remove_dir_all(&tmp).map_err(|e| IrlError::io(&tmp, e))?;
-    }
-    std::fs::create_dir_all(&tmp).map_err(|e| IrlError::io(&tmp, e))?;
-    write(&tmp)?;
-    if target.exists() {
-        if old.exists() {
-            std::fs::remove_dir_all(&old).map_err(|e| IrlError::io(&old, e))?;
-        }
-        std::fs::rename(&target, &old).map_err(|e| IrlError::io(&target, e))?;
-    }
-    std::fs::rename(&tmp, &target).map_err(|e| IrlError::io(&target, e))?;
-    if old.exists() {
-        std::fs::remove_dir_all(&old).map_err(|e| IrlError::io(&old, e))?;
-    }
-    Ok(())
 }
 
 fn write_metrics(dir: &Path, history: &[EpochReport]) -> Result<()> {

@@ -96,6 +96,37 @@ pub fn write_atomic(path: &Path, bytes: &[u8]) -> Result<()> {
     rename(&tmp, path)
 }
 
+/// Writes a directory `dir/name` atomically: `write` fills `dir/name.tmp`, then the previous
+/// `dir/name` (if any) moves to `name.old`, the new one takes its place, and the old one is
+/// deleted — a crash at any point leaves a complete version under `name` or `name.old`.
+/// Checkpoints of every trainer in the workspace go through here.
+pub fn write_dir_atomic<E: From<LmError>>(
+    dir: &Path,
+    name: &str,
+    write: impl FnOnce(&Path) -> std::result::Result<(), E>,
+) -> std::result::Result<(), E> {
+    let io = |p: &Path, e| E::from(LmError::io(p, e));
+    let target = dir.join(name);
+    let tmp = dir.join(format!("{name}.tmp"));
+    let old = dir.join(format!("{name}.old"));
+    if tmp.exists() {
+        std::fs::remove_dir_all(&tmp).map_err(|e| io(&tmp, e))?;
+    }
+    std::fs::create_dir_all(&tmp).map_err(|e| io(&tmp, e))?;
+    write(&tmp)?;
+    if target.exists() {
+        if old.exists() {
+            std::fs::remove_dir_all(&old).map_err(|e| io(&old, e))?;
+        }
+        std::fs::rename(&target, &old).map_err(|e| io(&target, e))?;
+    }
+    std::fs::rename(&tmp, &target).map_err(|e| io(&target, e))?;
+    if old.exists() {
+        std::fs::remove_dir_all(&old).map_err(|e| io(&old, e))?;
+    }
+    Ok(())
+}
+
 fn rename(from: &Path, to: &Path) -> Result<()> {
     std::fs::rename(from, to).map_err(|e| LmError::io(to, e))
 }

@@ -261,7 +261,7 @@ impl PpoTrainer {
                 if better {
                     self.state.best_eval = Some(score);
                     if let Some(dir) = out_dir {
-                        save_dir_atomically(dir, "best", |tmp| {
+                        lm_backend::save::write_dir_atomic::<PpoError>(dir, "best", |tmp| {
                             self.policy.save_pretrained(tmp, Some(&self.tokenizer))
                         })?;
                     }
@@ -281,7 +281,7 @@ impl PpoTrainer {
             on_iteration(&stats);
         }
         if let Some(dir) = out_dir {
-            save_dir_atomically(dir, "final", |tmp| {
+            lm_backend::save::write_dir_atomic::<PpoError>(dir, "final", |tmp| {
                 self.policy.save_pretrained(tmp, Some(&self.tokenizer))
             })?;
         }
@@ -650,7 +650,7 @@ impl PpoTrainer {
     }
 
     fn save_checkpoint(&self, dir: &Path) -> Result<()> {
-        save_dir_atomically(dir, "checkpoint", |tmp| {
+        lm_backend::save::write_dir_atomic::<PpoError>(dir, "checkpoint", |tmp| {
             lm_backend::save::write_safetensors(
                 &tmp.join("policy.safetensors"),
                 &self.policy.all_variables(),
@@ -702,34 +702,4 @@ fn existing_checkpoint(dir: &Path) -> Option<PathBuf> {
         .iter()
         .map(|n| dir.join(n))
         .find(|p| p.join("state.json").is_file())
-}
-
-fn save_dir_atomically(
-    dir: &Path,
-    name: &str,
-    write: impl FnOnce(&Path) -> Result<()>,
-) -> Result<()> {
-    let io = |p: &Path, e| PpoError::Io {
-        path: p.to_path_buf(),
-        source: e,
-    };
-    let target = dir.join(name);
-    let tmp = dir.join(format!("{name}.tmp"));
-    let old = dir.join(format!("{name}.old"));
-    if tmp.exists() {
-        std::fs::remove_dir_all(&tmp).map_err(|e| io(&tmp, e))?;
-    }
-    std::fs::create_dir_all(&tmp).map_err(|e| io(&tmp, e))?;
-    write(&tmp)?;
-    if target.exists() {
-        if old.exists() {
-            std::fs::remove_dir_all(&old).map_err(|e| io(&old, e))?;
-        }
-        std::fs::rename(&target, &old).map_err(|e| io(&target, e))?;
-    }
-    std::fs::rename(&tmp, &target).map_err(|e| io(&target, e))?;
-    if old.exists() {
-        std::fs::remove_dir_all(&old).map_err(|e| io(&old, e))?;
-    }
-    Ok(())
 }

@@ -11,15 +11,8 @@
 //! constant vector (for Kendall: every pair tied in one of the vectors). scipy's `pearsonr`
 //! raises for fewer than two points instead; we return NaN there too, for uniformity.
 
-use std::cmp::Ordering;
-
 use super::{check_no_nan, check_pair};
 use crate::error::Result;
-
-/// Total order on numbers known not to be NaN (`-0.0 == 0.0`, as in numpy comparisons).
-fn cmp_f64(a: &f64, b: &f64) -> Ordering {
-    a.partial_cmp(b).unwrap_or(Ordering::Equal)
-}
 
 /// Ranks from 1 to n, tied values receiving the average of the ranks they span, like
 /// `scipy.stats.rankdata(x, method="average")`. An empty input gives an empty output.
@@ -28,20 +21,18 @@ fn cmp_f64(a: &f64, b: &f64) -> Ordering {
 /// [`Nan`](crate::ToxEvalError::Nan) if a value is NaN (NaN has no rank).
 pub fn rank(x: &[f64]) -> Result<Vec<f64>> {
     check_no_nan("x", x)?;
-    let mut order: Vec<usize> = (0..x.len()).collect();
-    order.sort_unstable_by(|&a, &b| cmp_f64(&x[a], &x[b]));
+    // Sorting (value, index) pairs in place is much faster than an indirect sort; `+ 0.0`
+    // turns -0.0 into 0.0 so the two tie, as they compare equal.
+    let mut order: Vec<(f64, usize)> = x.iter().map(|&v| v + 0.0).zip(0..).collect();
+    order.sort_unstable_by(|a, b| a.0.total_cmp(&b.0));
     let mut ranks = vec![0.0; x.len()];
     let mut start = 0;
     while start < order.len() {
-        let value = x[order[start]];
-        let end = start
-            + order[start..]
-                .iter()
-                .take_while(|&&i| x[i] == value)
-                .count();
+        let value = order[start].0;
+        let end = start + order[start..].iter().take_while(|p| p.0 == value).count();
         // Positions start..end (0-based) hold ranks start+1..=end; their mean:
         let average = (start + 1 + end) as f64 / 2.0;
-        for &i in &order[start..end] {
+        for &(_, i) in &order[start..end] {
             ranks[i] = average;
         }
         start = end;
@@ -155,11 +146,13 @@ pub fn kendall_tau_b(x: &[f64], y: &[f64]) -> Result<f64> {
         return Ok(f64::NAN);
     }
     // Sort by x, then y: pairs tied in x are then in ascending y and never count as inversions.
-    let mut order: Vec<usize> = (0..n).collect();
-    order.sort_unstable_by(|&a, &b| cmp_f64(&x[a], &x[b]).then_with(|| cmp_f64(&y[a], &y[b])));
+    // (`+ 0.0` maps -0.0 to 0.0 so equal values sort together under total_cmp.)
+    let mut joint_sorted: Vec<(f64, f64)> =
+        x.iter().zip(y).map(|(&a, &b)| (a + 0.0, b + 0.0)).collect();
+    joint_sorted.sort_unstable_by(|a, b| a.0.total_cmp(&b.0).then_with(|| a.1.total_cmp(&b.1)));
 
-    let x_sorted: Vec<f64> = order.iter().map(|&i| x[i]).collect();
-    let mut y_seq: Vec<f64> = order.iter().map(|&i| y[i]).collect();
+    let x_sorted: Vec<f64> = joint_sorted.iter().map(|p| p.0).collect();
+    let mut y_seq: Vec<f64> = joint_sorted.iter().map(|p| p.1).collect();
     let x_ties = tied_pairs(&x_sorted, |a, b| a == b);
     let joint: Vec<(f64, f64)> = x_sorted
         .iter()
