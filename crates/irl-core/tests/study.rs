@@ -111,6 +111,8 @@ fn data() -> (Vec<Demonstration>, Vec<Demonstration>) {
 
 #[test]
 fn random_init_differs_by_seed_and_repeats() -> anyhow::Result<()> {
+    // Bit-identical runs need libtorch's reductions split the same way whatever else runs.
+    tch::set_num_threads(1);
     let (train, _) = data();
     let mut make = make_model(&train);
     let (p, r) = (["a", "b"], ["you stupid idiot", "thanks for the help"]);
@@ -123,6 +125,8 @@ fn random_init_differs_by_seed_and_repeats() -> anyhow::Result<()> {
 
 #[test]
 fn study_reports_grids_epic_matrix_and_ensemble() -> anyhow::Result<()> {
+    // Bit-identical runs need libtorch's reductions split the same way whatever else runs.
+    tch::set_num_threads(1);
     let (train, eval) = data();
     let truth = ProfanityCheck::new()?;
     let mut runs = Vec::new();
@@ -221,6 +225,8 @@ fn study_reports_grids_epic_matrix_and_ensemble() -> anyhow::Result<()> {
 
 #[test]
 fn same_seeds_give_the_same_report() -> anyhow::Result<()> {
+    // Bit-identical runs need libtorch's reductions split the same way whatever else runs.
+    tch::set_num_threads(1);
     let (train, eval) = data();
     let a = study(&train, &eval, 4, None)?;
     let b = study(&train, &eval, 4, None)?;
@@ -230,6 +236,8 @@ fn same_seeds_give_the_same_report() -> anyhow::Result<()> {
 
 #[test]
 fn resumed_study_reproduces_the_report() -> anyhow::Result<()> {
+    // Bit-identical runs need libtorch's reductions split the same way whatever else runs.
+    tch::set_num_threads(1);
     let (train, eval) = data();
     let fresh = serde_json::to_value(study(&train, &eval, 4, None)?)?;
 

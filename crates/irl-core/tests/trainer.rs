@@ -68,6 +68,8 @@ fn weights(m: &dyn RewardModel) -> Vec<f64> {
 
 #[test]
 fn bag_of_words_recovers_toxicity_from_demonstrations() -> anyhow::Result<()> {
+    // Bit-identical runs need libtorch's reductions split the same way whatever else runs.
+    tch::set_num_threads(1);
     let (train, eval) = (demos(40, 0), demos(20, 1000));
     let mut model = bow(&train)?;
     let truth = ProfanityCheck::new()?;
@@ -109,6 +111,8 @@ fn bag_of_words_recovers_toxicity_from_demonstrations() -> anyhow::Result<()> {
 
 #[test]
 fn interrupted_training_resumes_exactly() -> anyhow::Result<()> {
+    // Bit-identical runs need libtorch's reductions split the same way whatever else runs.
+    tch::set_num_threads(1);
     let (train, eval) = (demos(24, 0), demos(8, 500));
     let truth = ProfanityCheck::new()?;
     let cfg = IrlTrainerConfig::default()
@@ -205,6 +209,8 @@ impl IrlObjective for NanAfter {
 
 #[test]
 fn nan_loss_stops_with_an_error_and_keeps_the_last_checkpoint() -> anyhow::Result<()> {
+    // Bit-identical runs need libtorch's reductions split the same way whatever else runs.
+    tch::set_num_threads(1);
     let (train, eval) = (demos(8, 0), demos(4, 100));
     let mut model = bow(&train)?;
     let dir = tempfile::tempdir()?;
@@ -238,6 +244,8 @@ fn nan_loss_stops_with_an_error_and_keeps_the_last_checkpoint() -> anyhow::Resul
 
 #[test]
 fn lm_reward_trains_and_round_trips() -> anyhow::Result<()> {
+    // Bit-identical runs need libtorch's reductions split the same way whatever else runs.
+    tch::set_num_threads(1);
     let fixtures = std::path::Path::new(env!("CARGO_MANIFEST_DIR"))
         .join("../lm-backend/tests/fixtures/gpt_neox_parallel");
     tch::manual_seed(0);
@@ -281,6 +289,8 @@ fn lm_reward_trains_and_round_trips() -> anyhow::Result<()> {
 
 #[test]
 fn encoder_reward_on_bert_trains_and_round_trips() -> anyhow::Result<()> {
+    // Bit-identical runs need libtorch's reductions split the same way whatever else runs.
+    tch::set_num_threads(1);
     let dir = std::path::Path::new(env!("CARGO_MANIFEST_DIR"))
         .join("../lm-backend/tests/fixtures/bert_cls");
     tch::manual_seed(0);

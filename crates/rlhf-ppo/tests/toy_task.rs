@@ -38,7 +38,15 @@ fn config() -> PpoConfig {
     }
 }
 
+/// libtorch splits CPU reductions by its intra-op thread count, and a second test running in
+/// the same process changes how many threads an op gets; one thread makes runs bit-identical
+/// whatever runs beside them.
+fn single_threaded() {
+    tch::set_num_threads(1);
+}
+
 fn trainer(iterations: usize) -> anyhow::Result<PpoTrainer> {
+    single_threaded();
     let policy = GptNeoX::from_pretrained(fixture(), Device::Cpu, Kind::Float)?;
     let reference = GptNeoX::from_pretrained(fixture(), Device::Cpu, Kind::Float)?;
     let tok = Tokenizer::from_file(fixture().join("tokenizer.json"))?;
