@@ -405,6 +405,19 @@ mod tests {
         }
 
         #[test]
+        fn rank_metrics_invariant_to_monotone_maps((x, y) in tied_vectors()) {
+            // A strictly increasing, non-linear map keeps order and ties.
+            let z: Vec<f64> = x.iter().map(|v| v * v * v + (v / 7.0).exp()).collect();
+            for f in [spearman, kendall_tau_b] {
+                let (a, b) = (f(&x, &y).unwrap(), f(&z, &y).unwrap());
+                prop_assert!(a.is_nan() == b.is_nan());
+                if !a.is_nan() {
+                    prop_assert!((a - b).abs() < 1e-12, "{a} vs {b}");
+                }
+            }
+        }
+
+        #[test]
         fn correlations_are_symmetric_and_bounded((x, y) in tied_vectors()) {
             for f in [pearson, spearman, kendall_tau_b] {
                 let (a, b) = (f(&x, &y).unwrap(), f(&y, &x).unwrap());
