@@ -66,15 +66,29 @@ pub trait RewardModel: Send {
         responses: &[&str],
         batch_size: usize,
     ) -> Result<Vec<f64>> {
+        if prompts.len() != responses.len() {
+            return Err(crate::IrlError::InvalidArgument(format!(
+                "{} prompts for {} responses",
+                prompts.len(),
+                responses.len()
+            )));
+        }
         let _g = tch::no_grad_guard();
-        let mut out = Vec::with_capacity(prompts.len());
-        let bs = batch_size.max(1);
-        for (p, r) in prompts.chunks(bs).zip(responses.chunks(bs)) {
+        // Longest texts first, so that each batch holds texts of similar length and little
+        // padding; results go back to the input order.
+        let mut order: Vec<usize> = (0..prompts.len()).collect();
+        order.sort_by_key(|&i| std::cmp::Reverse(prompts[i].len() + responses[i].len()));
+        let mut out = vec![0.0; prompts.len()];
+        for idx in order.chunks(batch_size.max(1)) {
+            let p: Vec<&str> = idx.iter().map(|&i| prompts[i]).collect();
+            let r: Vec<&str> = idx.iter().map(|&i| responses[i]).collect();
             let t = self
-                .rewards(p, r, false)?
+                .rewards(&p, &r, false)?
                 .f_to_kind(tch::Kind::Double)?
                 .f_to_device(Device::Cpu)?;
-            out.extend(Vec::<f64>::try_from(t)?);
+            for (&i, v) in idx.iter().zip(Vec::<f64>::try_from(t)?) {
+                out[i] = v;
+            }
         }
         Ok(out)
     }

@@ -14,7 +14,7 @@ use rand::seq::SliceRandom;
 use rand::SeedableRng;
 use rand_chacha::ChaCha8Rng;
 use serde::{Deserialize, Serialize};
-use tch::{Device, Kind, Tensor};
+use tch::{Kind, Tensor};
 use tox_eval::{AgreementReport, ToxicityScorer};
 use tracing::info;
 
@@ -324,26 +324,39 @@ impl IrlTrainer {
         train_loss: f64,
         lr: f64,
     ) -> Result<EpochReport> {
-        let eval_loss = if eval.is_empty() {
-            f64::NAN
+        // Every held-out response is scored once; the loss and the agreement both use it.
+        let scored = if eval.is_empty() {
+            None
         } else {
-            let _g = tch::no_grad_guard();
-            let mut total = 0.0;
-            let mut n = 0usize;
-            for chunk in eval.chunks(self.cfg.eval_batch_size) {
-                let batch: Vec<&Demonstration> = chunk.iter().collect();
-                total += batch_loss(model, objective, &batch, false)?.f_double_value(&[])?
-                    * chunk.len() as f64;
-                n += chunk.len();
-            }
-            total / n as f64
+            Some(score_responses(model, eval, self.cfg.eval_batch_size)?)
         };
-        let agreement = match truth {
-            Some(t) => Some(agreement(
-                &score_responses(model, eval, self.cfg.eval_batch_size)?,
-                t,
-            )?),
-            None => None,
+        let eval_loss = match &scored {
+            None => f64::NAN,
+            Some(scored) => {
+                let _g = tch::no_grad_guard();
+                let (mut total, mut n, mut at) = (0.0, 0usize, 0usize);
+                for chunk in eval.chunks(self.cfg.eval_batch_size) {
+                    let batch: Vec<&Demonstration> = chunk.iter().collect();
+                    let k = check_same_baseline_count(&batch)?;
+                    let b = chunk.len();
+                    // score_responses lists each demonstration's expert, then its baselines.
+                    let rows = Tensor::from_slice(&scored.learned[at..at + b * (1 + k)])
+                        .f_to_kind(Kind::Float)?
+                        .f_view([b as i64, 1 + k as i64])?;
+                    at += b * (1 + k);
+                    let expert = rows.f_select(1, 0)?;
+                    let baseline = rows.f_narrow(1, 1, k as i64)?;
+                    total += objective_loss(objective, &batch, &expert, &baseline)?
+                        .f_double_value(&[])?
+                        * b as f64;
+                    n += b;
+                }
+                total / n as f64
+            }
+        };
+        let agreement = match (truth, &scored) {
+            (Some(t), Some(scored)) => Some(agreement(scored, t)?),
+            _ => None,
         };
         let score = match (self.cfg.selection, &agreement) {
             (Selection::PairwiseAccuracy, Some(a)) => {
@@ -376,14 +389,7 @@ pub fn batch_loss(
     batch: &[&Demonstration],
     train: bool,
 ) -> Result<Tensor> {
-    let k = batch.first().map_or(1, |d| d.baselines.len());
-    if let Some(d) = batch.iter().find(|d| d.baselines.len() != k) {
-        return Err(IrlError::InvalidArgument(format!(
-            "demonstrations in one batch need the same number of baselines ({k}); prompt {:?} has {}",
-            d.prompt,
-            d.baselines.len()
-        )));
-    }
+    let k = check_same_baseline_count(batch)?;
     let b = batch.len() as i64;
     let mut prompts: Vec<&str> = batch.iter().map(|d| d.prompt.as_str()).collect();
     let mut responses: Vec<&str> = batch.iter().map(|d| d.expert.as_str()).collect();
@@ -396,7 +402,32 @@ pub fn batch_loss(
     let r = model.rewards(&prompts, &responses, train)?;
     let expert = r.f_narrow(0, 0, b)?;
     let baseline = r.f_narrow(0, b, b * k as i64)?.f_view([b, k as i64])?;
-    let device = r.device();
+    objective_loss(objective, batch, &expert, &baseline)
+}
+
+/// The number of baselines every demonstration of `batch` has, or an error naming the first
+/// one that differs.
+fn check_same_baseline_count(batch: &[&Demonstration]) -> Result<usize> {
+    let k = batch.first().map_or(1, |d| d.baselines.len());
+    if let Some(d) = batch.iter().find(|d| d.baselines.len() != k) {
+        return Err(IrlError::InvalidArgument(format!(
+            "demonstrations in one batch need the same number of baselines ({k}); prompt {:?} has {}",
+            d.prompt,
+            d.baselines.len()
+        )));
+    }
+    Ok(k)
+}
+
+/// The objective's loss from the rewards of a batch's experts `[b]` and baselines `[b, k]`,
+/// with the log-probs the objective needs taken from the demonstrations.
+fn objective_loss(
+    objective: &dyn IrlObjective,
+    batch: &[&Demonstration],
+    expert: &Tensor,
+    baseline: &Tensor,
+) -> Result<Tensor> {
+    let device = expert.device();
     let need =
         |f: &dyn Fn(&Demonstration) -> Option<Vec<f64>>, what: &str| -> Result<Option<Tensor>> {
             let mut v = Vec::new();
@@ -441,14 +472,13 @@ pub fn batch_loss(
         (None, None)
     };
     let inputs = ObjectiveInputs {
-        expert: &expert,
-        baseline: &baseline,
+        expert,
+        baseline,
         expert_ref_logprob: er.as_ref(),
         baseline_ref_logprob: br.as_ref(),
         expert_expert_logprob: ee.as_ref(),
         baseline_expert_logprob: be.as_ref(),
     };
-    let _ = Device::Cpu;
     objective.loss(&inputs)
 }
 

@@ -2,16 +2,16 @@
 //! responses each, a known reward r ~ N(0, 0.7^2) and a known reference policy pi_ref
 //! (softmax of N(0, 0.5^2) logits); expert
 //! demonstrations are sampled exactly from the optimum pi*(y|x) = pi_ref(y|x) exp(r/beta) / Z(x)
-//! (beta = 1), each with 8 baseline samples from pi_ref. A tabular reward (one parameter per
+//! (beta = 1), each with K baseline samples from pi_ref. A tabular reward (one parameter per
 //! prompt-response pair) is fitted with the trainer, and compared with r by EPIC distance (per
 //! prompt shifts do not count: rewards are identifiable only up to them).
 //!
-//! Sample sizes: 20 prompts x 1,000 expert demonstrations = 20,000 demonstrations, each with
-//! K = 16 reference samples. Measured (this seed): maximum-entropy EPIC 0.090 (0.088 after 40
-//! epochs: converged), logistic 0.094, the paper's max-margin 0.167 (reported, not asserted).
-//! Both are asserted < 0.1. The residual is the finite-K partition estimate (log-mean-exp over
-//! 16 samples is biased) plus sampling noise; the target of 0.05 for maximum entropy
-//! is not reached at this size.
+//! Sample sizes: 20 prompts x 5,000 expert demonstrations = 100,000 demonstrations, each with
+//! K = 16 reference samples; Adam, batch 1,000, 10 epochs at lr 0.05 then 4 at 0.005.
+//! Measured (this seed): maximum-entropy EPIC 0.037, logistic 0.034, the paper's max-margin
+//! 0.197 (reported, not asserted); the exact maximum-likelihood reward from the same samples
+//! (partition known) reaches 0.032, so what is left is sampling noise of the demonstrations
+//! (in numpy simulations of such worlds that floor is ~0.07 at 1,000 per prompt). Asserted: maximum entropy < 0.05, logistic < 0.1.
 
 use irl_core::{
     Demonstration, IrlObjective, IrlTrainer, IrlTrainerConfig, Logistic, MaxEntropy,
@@ -26,7 +26,7 @@ const P: usize = 20;
 const M: usize = 5;
 const BETA: f64 = 1.0;
 const K: usize = 16;
-const N_DEMOS: usize = 1000;
+const N_DEMOS: usize = 5000;
 
 /// One parameter per (prompt, response): prompts are "p{i}", responses "r{j}".
 struct Tabular {
@@ -156,15 +156,35 @@ fn world() -> World {
 
 fn fit(w: &World, objective: &dyn IrlObjective) -> anyhow::Result<f64> {
     let mut model = Tabular::new();
-    let mut cfg = IrlTrainerConfig::default()
-        .with_epochs(20)
-        .with_batch_size(500)
-        .with_lr(0.05)
-        .with_seed(1);
-    cfg.max_grad_norm = None;
-    IrlTrainer::new(cfg).train(&mut model, objective, &w.demos, &[], None, None, |_| {})?;
-    let groups: Vec<usize> = (0..P * M).map(|k| k / M).collect();
-    Ok(epic_distance(&model.values(), &w.r, &groups)?)
+    // Adam's steps have size ~lr whatever the gradient, so a constant rate leaves the table
+    // jittering by ~lr around the optimum: anneal (10 epochs at 0.05, then 4 at 0.005).
+    for (epochs, lr) in [(10, 0.05), (4, 0.005)] {
+        let mut cfg = IrlTrainerConfig::default()
+            .with_epochs(epochs)
+            .with_batch_size(1000)
+            .with_lr(lr)
+            .with_seed(1);
+        cfg.max_grad_norm = None;
+        IrlTrainer::new(cfg).train(&mut model, objective, &w.demos, &[], None, None, |_| {})?;
+    }
+    Ok(epic_distance(&model.values(), &w.r, &groups())?)
+}
+
+fn groups() -> Vec<usize> {
+    (0..P * M).map(|k| k / M).collect()
+}
+
+/// The best any estimator can do from these demonstrations: the exact maximum-likelihood
+/// reward, log(empirical frequency) - log pi_ref (the partition known exactly).
+fn empirical_mle(w: &World) -> anyhow::Result<f64> {
+    let mut counts = vec![0.0f64; P * M];
+    for d in &w.demos {
+        counts[Tabular::index(&d.prompt, &d.expert) as usize] += 1.0;
+    }
+    let mle: Vec<f64> = (0..P * M)
+        .map(|k| (counts[k].max(0.5) / N_DEMOS as f64).ln() - w.pi_ref[k / M][k % M].ln())
+        .collect();
+    Ok(epic_distance(&mle, &w.r, &groups())?)
 }
 
 #[test]
@@ -179,8 +199,9 @@ fn max_entropy_recovers_the_reward_logistic_approximates_it() -> anyhow::Result<
     )?;
     let logistic = fit(&w, &Logistic)?;
     let paper = fit(&w, &PaperMaxMargin)?;
-    eprintln!("EPIC to the true reward: max-entropy {maxent:.4}, logistic {logistic:.4}, paper max-margin {paper:.4}");
-    assert!(maxent < 0.1, "max-entropy EPIC {maxent}");
+    let floor = empirical_mle(&w)?;
+    eprintln!("EPIC to the true reward: max-entropy {maxent:.4}, logistic {logistic:.4}, paper max-margin {paper:.4}, exact MLE from the same samples {floor:.4}");
+    assert!(maxent < 0.05, "max-entropy EPIC {maxent}");
     assert!(logistic < 0.1, "logistic EPIC {logistic}");
     assert!(paper.is_finite());
     Ok(())
@@ -193,8 +214,7 @@ fn implicit_reward_of_the_exact_optimum_is_exact_up_to_per_prompt_shifts() -> an
     let implicit: Vec<f64> = (0..P * M)
         .map(|k| BETA * (w.pi_star[k / M][k % M].ln() - w.pi_ref[k / M][k % M].ln()))
         .collect();
-    let groups: Vec<usize> = (0..P * M).map(|k| k / M).collect();
-    let d = epic_distance(&implicit, &w.r, &groups)?;
+    let d = epic_distance(&implicit, &w.r, &groups())?;
     assert!(d < 1e-6, "EPIC {d}");
     Ok(())
 }

@@ -316,3 +316,34 @@ fn encoder_reward_on_bert_trains_and_round_trips() -> anyhow::Result<()> {
     assert_eq!(model.rewards_vec(&p, &r, 2)?, again.rewards_vec(&p, &r, 2)?);
     Ok(())
 }
+
+#[test]
+fn held_out_loss_equals_the_objective_on_the_held_out_set() -> anyhow::Result<()> {
+    // The trainer scores each held-out response once and derives the loss from those scores;
+    // it must equal the objective evaluated directly, batch by batch.
+    let (train, eval) = (demos(8, 0), demos(10, 500));
+    let mut model = bow(&train)?.with_random_init(0.3, 4)?;
+    // One epoch: the held-out evaluation sees the final weights.
+    let cfg = IrlTrainerConfig::default()
+        .with_epochs(1)
+        .with_batch_size(4)
+        .with_lr(0.05);
+    let mut cfg = cfg;
+    cfg.eval_batch_size = 3; // uneven: chunks of 3, 3, 3 and 1 demonstrations
+    let report =
+        IrlTrainer::new(cfg).train(&mut model, &Logistic, &train, &eval, None, None, |_| {})?;
+    let direct: f64 = {
+        let _g = tch::no_grad_guard();
+        let mut total = 0.0;
+        for chunk in eval.chunks(3) {
+            let batch: Vec<&Demonstration> = chunk.iter().collect();
+            total += irl_core::trainer::batch_loss(&model, &Logistic, &batch, false)?
+                .double_value(&[])
+                * chunk.len() as f64;
+        }
+        total / eval.len() as f64
+    };
+    let got = report.epochs[0].eval_loss;
+    assert!((got - direct).abs() < 1e-6, "{got} vs {direct}");
+    Ok(())
+}

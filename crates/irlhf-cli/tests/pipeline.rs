@@ -1,6 +1,7 @@
 //! The whole pipeline at a miniature size through the binary: it finishes, writes every
 //! artefact (config copy, metrics, checkpoints, results, report, plots) in a form that parses,
-//! gives the same tables for the same seed, and a rerun resumes instead of recomputing.
+//! gives the same tables for the same seed, a rerun resumes instead of recomputing, and a run
+//! killed mid-stage resumes to the same tables.
 
 use std::path::Path;
 use std::process::Command;
@@ -119,6 +120,45 @@ fn miniature_pipeline_writes_parsable_artefacts_and_is_deterministic() -> anyhow
     // A rerun in the same folder resumes from the stored stages and prints the same tables.
     let again = run(&a, &config);
     assert_eq!(tables(&first), tables(&again));
+
+    // Killed (SIGKILL, no chance to clean up) in the middle of the PPO stage, then in the
+    // middle of the IRL stage, and rerun each time: the same tables as the uninterrupted run.
+    let k = tmp.path().join("killed");
+    kill_when(&k, &config, "ppo_expert/checkpoint/state.json")?;
+    assert!(
+        !k.join("ppo_expert/done.toml").exists(),
+        "the kill came too late"
+    );
+    kill_when(&k, &config, "irl/lm-logistic/metrics.jsonl")?;
+    let resumed = run(&k, &config);
+    assert_eq!(tables(&first), tables(&resumed));
+    Ok(())
+}
+
+/// Starts the pipeline in `dir` and kills it as soon as `marker` (a file a stage writes part
+/// way through) exists.
+fn kill_when(dir: &Path, config: &Path, marker: &str) -> anyhow::Result<()> {
+    let mut child = Command::new(env!("CARGO_BIN_EXE_irlhf"))
+        .args(["pipeline", "--config"])
+        .arg(config)
+        .arg("--out")
+        .arg(dir)
+        .stdout(std::process::Stdio::null())
+        .stderr(std::process::Stdio::null())
+        .spawn()?;
+    let start = std::time::Instant::now();
+    while !dir.join(marker).exists() {
+        if let Some(status) = child.try_wait()? {
+            anyhow::bail!("irlhf exited ({status}) before {marker} appeared");
+        }
+        anyhow::ensure!(
+            start.elapsed().as_secs() < 120,
+            "{marker} did not appear in 120 s"
+        );
+        std::thread::sleep(std::time::Duration::from_millis(2));
+    }
+    child.kill()?;
+    child.wait()?;
     Ok(())
 }
 

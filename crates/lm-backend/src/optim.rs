@@ -111,6 +111,10 @@ impl AdamW {
     }
 
     /// One update from the current gradients (parameters without a gradient are skipped).
+    ///
+    /// In place, as `torch.optim.AdamW`'s single-tensor path: two temporaries per parameter
+    /// (`g^2` and the denominator) instead of one per operation, which matters at 70M+
+    /// parameters where each temporary is hundreds of megabytes.
     pub fn step(&mut self) -> Result<()> {
         let _g = tch::no_grad_guard();
         self.step += 1;
@@ -125,15 +129,19 @@ impl AdamW {
             if c.weight_decay != 0.0 {
                 let _ = p.f_mul_scalar_(1.0 - c.lr * c.weight_decay)?;
             }
-            let _ = m
-                .f_mul_scalar_(c.beta1)?
-                .f_add_(&g.f_mul_scalar(1.0 - c.beta1)?)?;
-            let _ = v
-                .f_mul_scalar_(c.beta2)?
-                .f_add_(&g.f_mul(&g)?.f_mul_scalar(1.0 - c.beta2)?)?;
-            let denom = v.f_div_scalar(bc2)?.f_sqrt()?.f_add_scalar(c.eps)?;
-            let update = m.f_div(&denom)?.f_mul_scalar(c.lr / bc1)?;
-            let _ = p.f_sub_(&update)?;
+            // m <- beta1 m + (1 - beta1) g;  v <- beta2 v + (1 - beta2) g^2.
+            let _ = m.f_lerp_(&g, 1.0 - c.beta1)?;
+            let _ = v.f_lerp_(&g.f_square()?, 1.0 - c.beta2)?;
+            if c.lr == 0.0 {
+                continue;
+            }
+            // p <- p - lr/bc1 * m / (sqrt(v)/sqrt(bc2) + eps), as p + m / denom with the step
+            // size folded into denom (tch's addcdiv_ has no `value`).
+            let mut denom = v.f_sqrt()?;
+            let _ = denom.f_div_scalar_(bc2.sqrt())?;
+            let _ = denom.f_add_scalar_(c.eps)?;
+            let _ = denom.f_mul_scalar_(-bc1 / c.lr)?;
+            let _ = p.f_addcdiv_(m, &denom)?;
         }
         Ok(())
     }
