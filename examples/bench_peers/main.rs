@@ -1,10 +1,15 @@
 //! The Rust side of scripts/bench/compare_peers.py: times the same work the script gives the
 //! Python peers (scipy, alt-profanity-check, transformers) and prints JSON medians in seconds.
+//! Sampling rows (plain multinomial, no EOS, exactly `batch x new` tokens) run on the tiny
+//! fixture and, when `--model-70m-dir` is given, on the Pythia-70M-shaped model the script
+//! writes.
 //!
 //! ```text
-//! cargo run --example bench_peers -- --model-dir crates/lm-backend/tests/fixtures/gpt_neox_parallel
+//! cargo run --example bench_peers -- --model-dir crates/lm-backend/tests/fixtures/gpt_neox_parallel \
+//!     [--model-70m-dir DIR --sample-70m 16x8x64]
 //! ```
 
+use std::str::FromStr;
 use std::time::Instant;
 
 use clap::Parser;
@@ -27,6 +32,69 @@ struct Args {
     /// Repetitions (the median is reported).
     #[arg(long, default_value_t = 5)]
     reps: usize,
+    /// Sampling row on the `--model-dir` model: batch x prompt length x new tokens.
+    #[arg(long, default_value = "32x8x48")]
+    tiny_sample: Shape,
+    /// Pythia-70M-shaped GPT-NeoX directory (written by the script); no 70M row without it.
+    #[arg(long)]
+    model_70m_dir: Option<std::path::PathBuf>,
+    /// Sampling row on the 70M-shaped model: batch x prompt length x new tokens.
+    #[arg(long, default_value = "16x8x64")]
+    sample_70m: Shape,
+}
+
+/// `BxPxN`: batch, prompt length, new tokens.
+#[derive(Clone, Copy, Debug)]
+struct Shape {
+    batch: i64,
+    prompt: i64,
+    new: usize,
+}
+
+impl FromStr for Shape {
+    type Err = String;
+    fn from_str(s: &str) -> Result<Self, String> {
+        let parts: Vec<&str> = s.split('x').collect();
+        let bad = || format!("expected BATCHxPROMPTxNEW, got '{s}'");
+        let [b, p, n] = parts.as_slice() else {
+            return Err(bad());
+        };
+        Ok(Shape {
+            batch: b.parse().map_err(|_| bad())?,
+            prompt: p.parse().map_err(|_| bad())?,
+            new: n.parse().map_err(|_| bad())?,
+        })
+    }
+}
+
+impl std::fmt::Display for Shape {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        write!(f, "{}x{}x{}", self.batch, self.prompt, self.new)
+    }
+}
+
+/// Median seconds of batched sampling (temperature 1, no top-k / top-p, no EOS), after one
+/// warm-up call; fails if a row got fewer than `shape.new` tokens.
+fn time_sampling(
+    model: &GptNeoX,
+    shape: Shape,
+    reps: usize,
+    device: tch::Device,
+) -> anyhow::Result<f64> {
+    let ids = Tensor::full([shape.batch, shape.prompt], 5, (Kind::Int64, device));
+    let mask = Tensor::ones([shape.batch, shape.prompt], (Kind::Int64, device));
+    let cfg = GenerationConfig::default()
+        .with_max_new_tokens(shape.new)
+        .with_sampling(SamplingConfig::default())
+        .with_eos(None)
+        .with_seed(0);
+    let g = generate(model, &ids, &mask, &cfg)?;
+    anyhow::ensure!(
+        g.tokens.iter().all(|t| t.len() == shape.new),
+        "sampling made fewer than {} tokens",
+        shape.new
+    );
+    Ok(time(reps, || generate(model, &ids, &mask, &cfg)))
 }
 
 fn median(mut xs: Vec<f64>) -> f64 {
@@ -70,14 +138,19 @@ fn main() -> anyhow::Result<()> {
         .with_max_new_tokens(48)
         .with_sampling(SamplingConfig::greedy());
     let gen = time(args.reps, || generate(&model, &ids, &mask, &cfg));
-    println!(
-        "{}",
-        serde_json::json!({
-            "kendall_tau_b_1m": kendall,
-            "spearman_1m": spear,
-            "profanity_check_2000": profanity,
-            "greedy_generate_32x48": gen,
-        })
-    );
+    let mut out = serde_json::json!({
+        "kendall_tau_b_1m": kendall,
+        "spearman_1m": spear,
+        "profanity_check_2000": profanity,
+        "greedy_generate_32x48": gen,
+    });
+    out[format!("sample_tiny_{}", args.tiny_sample)] =
+        time_sampling(&model, args.tiny_sample, args.reps, device)?.into();
+    if let Some(dir) = &args.model_70m_dir {
+        let m70 = GptNeoX::from_pretrained(dir, device, Kind::Float)?;
+        out[format!("sample_70m_{}", args.sample_70m)] =
+            time_sampling(&m70, args.sample_70m, args.reps, device)?.into();
+    }
+    println!("{out}");
     Ok(())
 }

@@ -104,15 +104,15 @@ pub fn generate(
     let mut sampler = Sampler::new(cfg.sampling.clone(), cfg.seed)?;
     let mut cache = model.new_cache();
     let mut mask = attention_mask.f_to_kind(Kind::Int64)?;
-    let mut logits = model
-        .forward(input_ids, &mask, Some(&mut cache), false)?
-        .logits;
+    // Next-token logits `[batch, vocab]`: the output projection runs on the last position only.
+    let next_logits =
+        |hidden: Tensor| -> Result<Tensor> { model.lm_head(&hidden.f_select(1, -1)?) };
+    let mut last = next_logits(model.forward_hidden(input_ids, &mask, Some(&mut cache), false)?)?;
     let b = batch as usize;
     let mut finished = vec![false; b];
     let mut tokens: Vec<Vec<i64>> = vec![Vec::new(); b];
     let mut lps: Vec<Vec<f32>> = vec![Vec::new(); b];
-    for _ in 0..cfg.max_new_tokens {
-        let last = logits.f_select(1, -1)?;
+    for step in 0..cfg.max_new_tokens {
         let next = sampler.pick(&last)?;
         let lp = last
             .f_log_softmax(-1, Kind::Float)?
@@ -136,7 +136,8 @@ pub fn generate(
                 finished[i] = true;
             }
         }
-        if finished.iter().all(|&f| f) {
+        // No forward after the last token: nothing would read its logits.
+        if finished.iter().all(|&f| f) || step + 1 == cfg.max_new_tokens {
             break;
         }
         let feed = Tensor::from_slice(&feed).view([batch, 1]).to_device(device);
@@ -144,7 +145,7 @@ pub fn generate(
             .view([batch, 1])
             .to_device(device);
         mask = Tensor::f_cat(&[&mask, &fm], 1)?;
-        logits = model.forward(&feed, &mask, Some(&mut cache), false)?.logits;
+        last = next_logits(model.forward_hidden(&feed, &mask, Some(&mut cache), false)?)?;
     }
     let len = tokens.iter().map(Vec::len).max().unwrap_or(0);
     let mut seq = Vec::with_capacity(b * len);
