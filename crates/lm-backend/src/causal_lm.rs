@@ -77,6 +77,14 @@ pub trait CausalLm: Send {
     /// The `config.json` to write when saving.
     fn config_json(&self) -> serde_json::Value;
 
+    /// The output projection's weight `[vocab, hidden]`, when [`CausalLm::lm_head`] is exactly
+    /// `hidden x weight^T` (true of GPT-NeoX and GPT-2). Generation then packs it once per
+    /// call for the CPU's matrix library ([`crate::vocab_projection::VocabProjection`]);
+    /// `None` (the default) makes generation call `lm_head`.
+    fn output_weight(&self) -> Option<&Tensor> {
+        None
+    }
+
     /// Logits and hidden states in one call.
     fn forward(
         &self,

@@ -105,8 +105,9 @@ pub fn generate(
     let mut cache = model.new_cache();
     let mut mask = attention_mask.f_to_kind(Kind::Int64)?;
     // Next-token logits `[batch, vocab]`: the output projection runs on the last position only.
+    let projection = crate::vocab_projection::VocabProjection::new(model);
     let next_logits =
-        |hidden: Tensor| -> Result<Tensor> { model.lm_head(&hidden.f_select(1, -1)?) };
+        |hidden: Tensor| -> Result<Tensor> { projection.logits(&hidden.f_select(1, -1)?) };
     let mut last = next_logits(model.forward_hidden(input_ids, &mask, Some(&mut cache), false)?)?;
     let b = batch as usize;
     let mut finished = vec![false; b];

@@ -22,6 +22,7 @@ pub mod save;
 pub mod sequence_classifier;
 pub mod sft;
 pub mod tokenizer;
+pub mod vocab_projection;
 pub mod weights;
 
 pub use auto::{load_causal_lm, load_sequence_classifier};

@@ -227,6 +227,10 @@ impl CausalLm for Gpt2 {
         Ok(self.ln_f.forward(&x))
     }
 
+    fn output_weight(&self) -> Option<&Tensor> {
+        Some(self.lm_head.as_ref().unwrap_or(&self.wte))
+    }
+
     fn lm_head(&self, hidden: &Tensor) -> Result<Tensor> {
         let w = self.lm_head.as_ref().unwrap_or(&self.wte);
         crate::causal_lm::project_to_vocab(hidden, w)

@@ -226,6 +226,10 @@ impl CausalLm for GptNeoX {
         Ok(self.final_layer_norm.forward(&x))
     }
 
+    fn output_weight(&self) -> Option<&Tensor> {
+        Some(self.embed_out.as_ref().unwrap_or(&self.embed_in.ws))
+    }
+
     fn lm_head(&self, hidden: &Tensor) -> Result<Tensor> {
         let w = self.embed_out.as_ref().unwrap_or(&self.embed_in.ws);
         crate::causal_lm::project_to_vocab(hidden, w)
