@@ -87,12 +87,30 @@ impl ContinuationBatch {
     /// Per-token log-probs `[batch, response_len]` of the response tokens from full-sequence
     /// logits `[batch, prompt_len + response_len, vocab]` (0 at padding).
     pub fn response_logprobs(&self, logits: &Tensor) -> Result<Tensor> {
-        let pred = logits.f_narrow(1, self.prompt_len - 1, self.response_len)?;
+        self.logprobs_of_predictions(&self.response_logits_of(logits)?)
+    }
+
+    /// The logits `[batch, response_len, vocab]` that predict the response tokens: the
+    /// output projection applied to [`ContinuationBatch::response_hidden`] only, which skips
+    /// the prompt positions (a third or more of the projection's work, forward and backward,
+    /// for a vocabulary of 50k and responses as long as prompts).
+    pub fn response_logits(&self, model: &dyn CausalLm, hidden: &Tensor) -> Result<Tensor> {
+        model.lm_head(&self.response_hidden(hidden)?)
+    }
+
+    /// Per-token log-probs `[batch, response_len]` (0 at padding) from logits that predict the
+    /// response tokens (`[batch, response_len, vocab]`, as [`ContinuationBatch::response_logits`]
+    /// gives).
+    pub fn logprobs_of_predictions(&self, pred: &Tensor) -> Result<Tensor> {
         let lp = pred
             .f_log_softmax(-1, Kind::Float)?
             .f_gather(2, &self.response_ids.f_unsqueeze(-1)?, false)?
             .f_squeeze_dim(-1)?;
         Ok(lp.f_mul(&self.response_mask.f_to_kind(Kind::Float)?)?)
+    }
+
+    fn response_logits_of(&self, logits: &Tensor) -> Result<Tensor> {
+        Ok(logits.f_narrow(1, self.prompt_len - 1, self.response_len)?)
     }
 
     /// Hidden states `[batch, response_len, hidden]` at the positions that predict each
@@ -123,10 +141,8 @@ pub fn continuation_logprobs(
 ) -> Result<ContinuationLogprobs> {
     let _guard = tch::no_grad_guard();
     let batch = ContinuationBatch::new(prompts, responses, pad_id, device)?;
-    let logits = model
-        .forward(&batch.input_ids, &batch.attention_mask, None, false)?
-        .logits;
-    let per_token = batch.response_logprobs(&logits)?;
+    let hidden = model.forward_hidden(&batch.input_ids, &batch.attention_mask, None, false)?;
+    let per_token = batch.logprobs_of_predictions(&batch.response_logits(model, &hidden)?)?;
     let sum = per_token.f_sum_dim_intlist(-1, false, Kind::Float)?;
     Ok(ContinuationLogprobs {
         per_token,

@@ -386,19 +386,16 @@ impl PpoTrainer {
             )?;
             let (logprobs, values, ref_logprobs, entropy) = {
                 let _g = tch::no_grad_guard();
-                let out =
-                    self.policy
-                        .model()
-                        .forward(&cb.input_ids, &cb.attention_mask, None, false)?;
-                let logprobs = cb.response_logprobs(&out.logits)?;
+                let model = self.policy.model();
+                let hidden =
+                    model.forward_hidden(&cb.input_ids, &cb.attention_mask, None, false)?;
+                let pred = cb.response_logits(model, &hidden)?;
+                let logprobs = cb.logprobs_of_predictions(&pred)?;
                 let values = self
                     .policy
-                    .values(&cb.response_hidden(&out.hidden)?)?
+                    .values(&cb.response_hidden(&hidden)?)?
                     .f_to_kind(Kind::Float)?;
-                let pred = out
-                    .logits
-                    .f_narrow(1, cb.prompt_len - 1, cb.response_len)?
-                    .f_log_softmax(-1, Kind::Float)?;
+                let pred = pred.f_log_softmax(-1, Kind::Float)?;
                 let ent = pred
                     .f_exp()?
                     .f_mul(&pred)?
@@ -407,15 +404,12 @@ impl PpoTrainer {
                 let m = cb.response_mask.f_to_kind(Kind::Float)?;
                 let entropy = ent.f_mul(&m)?.f_sum(Kind::Double)?.double_value(&[])
                     / m.f_sum(Kind::Double)?.double_value(&[]).max(1.0);
-                let ref_out =
-                    self.reference
-                        .forward(&cb.input_ids, &cb.attention_mask, None, false)?;
-                (
-                    logprobs,
-                    values,
-                    cb.response_logprobs(&ref_out.logits)?,
-                    entropy,
-                )
+                let reference = self.reference.as_ref();
+                let ref_hidden =
+                    reference.forward_hidden(&cb.input_ids, &cb.attention_mask, None, false)?;
+                let ref_logprobs =
+                    cb.logprobs_of_predictions(&cb.response_logits(reference, &ref_hidden)?)?;
+                (logprobs, values, ref_logprobs, entropy)
             };
             let score_t = Tensor::from_slice(&scores)
                 .f_to_kind(Kind::Float)?
@@ -578,14 +572,12 @@ impl PpoTrainer {
             advantages
         };
 
-        let out = self
-            .policy
-            .model()
-            .forward(&cb.input_ids, &cb.attention_mask, None, true)?;
-        let logprobs = cb.response_logprobs(&out.logits)?;
+        let model = self.policy.model();
+        let hidden = model.forward_hidden(&cb.input_ids, &cb.attention_mask, None, true)?;
+        let logprobs = cb.logprobs_of_predictions(&cb.response_logits(model, &hidden)?)?;
         let values = self
             .policy
-            .values(&cb.response_hidden(&out.hidden)?)?
+            .values(&cb.response_hidden(&hidden)?)?
             .f_to_kind(Kind::Float)?;
         let loss = ppo_loss(
             &PpoLossInputs {
