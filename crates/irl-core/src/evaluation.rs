@@ -81,12 +81,7 @@ pub fn score_responses(
 /// The true rewards of every response of `demos` (same order as [`score_responses`]).
 pub fn true_rewards(truth: &dyn ToxicityScorer, demos: &[Demonstration]) -> Result<Vec<f64>> {
     let f = flatten(demos);
-    let texts: Vec<String> = f
-        .prompts
-        .iter()
-        .zip(&f.responses)
-        .map(|(p, r)| format!("{p}{r}"))
-        .collect();
+    let texts = crate::reward_model::prompt_response_texts(&f.prompts, &f.responses)?;
     let refs: Vec<&str> = texts.iter().map(String::as_str).collect();
     Ok(truth
         .score(&refs)?

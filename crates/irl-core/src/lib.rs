@@ -20,7 +20,7 @@ pub use objectives::{
     objective_by_name, HingeMaxMargin, IrlObjective, Logistic, MaxEntropy, ObjectiveInputs,
     PaperMaxMargin,
 };
-pub use reward_model::{trainable_parameters, RewardModel};
+pub use reward_model::{prompt_response_texts, trainable_parameters, RewardModel};
 pub use reward_models::{BagOfWordsReward, EncoderReward, ImplicitReward, LmReward};
 pub use study::{run_study, Ensemble, Spread, StudyConfig, StudyReport};
 pub use trainer::{batch_loss, EpochReport, IrlTrainer, IrlTrainerConfig, Selection, TrainReport};

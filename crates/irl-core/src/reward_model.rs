@@ -101,3 +101,20 @@ pub fn trainable_parameters(model: &dyn RewardModel) -> Vec<Tensor> {
         .map(lm_backend::trainable_parameters)
         .unwrap_or_default()
 }
+
+/// The texts a reward (or the ground truth) reads: each prompt followed by its response, as
+/// the paper's models score them. Errors when the two lists differ in length.
+pub fn prompt_response_texts(prompts: &[&str], responses: &[&str]) -> Result<Vec<String>> {
+    if prompts.len() != responses.len() {
+        return Err(crate::IrlError::InvalidArgument(format!(
+            "{} prompts for {} responses",
+            prompts.len(),
+            responses.len()
+        )));
+    }
+    Ok(prompts
+        .iter()
+        .zip(responses)
+        .map(|(p, r)| format!("{p}{r}"))
+        .collect())
+}

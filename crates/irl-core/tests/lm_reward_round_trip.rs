@@ -88,11 +88,7 @@ fn lm_reward_saved_here_loads_in_transformers_with_the_same_rewards() -> anyhow:
         model.rewards(&prompts, &responses, false)?
     };
     // The same left-padded batch the model built, for transformers.
-    let texts: Vec<String> = prompts
-        .iter()
-        .zip(responses)
-        .map(|(p, r)| format!("{p}{r}"))
-        .collect();
+    let texts = irl_core::prompt_response_texts(&prompts, &responses)?;
     let refs: Vec<&str> = texts.iter().map(String::as_str).collect();
     let batch = Tokenizer::from_file(dir.join("tokenizer.json"))?
         .with_padding_side(Side::Left)

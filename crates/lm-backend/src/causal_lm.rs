@@ -111,28 +111,6 @@ pub trait CausalLm: Send {
     }
 }
 
-/// Rows at or below which [`project_to_vocab`] computes `(W h^T)^T` instead of `h W^T`.
-const FEW_ROWS: i64 = 64;
-
-/// The output projection `hidden [.., hidden] x weight^T -> [.., vocab]` shared by the
-/// decoders' `lm_head`. For a few rows (a decoding step) it computes `(W h^T)^T`: the same
-/// product, but libtorch's CPU GEMM runs the tall-weight-times-skinny-matrix form about 25%
-/// faster (measured with torch 2.11 on 2 cores: 50304 x 512 weight, 16 rows, 16.5 ms against
-/// 22.2 ms), and a decoding step of a Pythia-70M-shaped model spends half its time here.
-pub fn project_to_vocab(hidden: &Tensor, weight: &Tensor) -> Result<Tensor> {
-    let size = hidden.size();
-    let width = *size.last().unwrap_or(&0);
-    let rows: i64 = size[..size.len().saturating_sub(1)].iter().product();
-    if size.is_empty() || rows == 0 || rows > FEW_ROWS || hidden.device() != tch::Device::Cpu {
-        return Ok(hidden.f_matmul(&weight.f_tr()?)?);
-    }
-    let flat = hidden.f_reshape([rows, width])?;
-    let out = weight.f_matmul(&flat.f_tr()?)?.f_tr()?.f_contiguous()?;
-    let mut shape = size[..size.len() - 1].to_vec();
-    shape.push(weight.size()[0]);
-    Ok(out.f_reshape(shape.as_slice())?)
-}
-
 /// Freezes every parameter of `model` except those of the top `n` layers and the final
 /// norm / output embedding (trlx's `num_layers_unfrozen`). `n >= num_layers` unfreezes all.
 pub fn freeze_all_but_top_layers(model: &dyn CausalLm, n: usize) {
@@ -155,31 +133,4 @@ pub fn trainable_parameters(vs: &VarStore) -> Vec<Tensor> {
         .collect();
     named.sort_by(|a, b| a.0.cmp(&b.0));
     named.into_iter().map(|(_, t)| t).collect()
-}
-
-#[cfg(test)]
-mod tests {
-    use super::*;
-    use tch::{Device, Kind};
-
-    #[test]
-    fn vocab_projection_equals_the_plain_product_for_any_row_count() -> Result<()> {
-        tch::manual_seed(1);
-        let w = Tensor::randn([11, 8], (Kind::Float, Device::Cpu));
-        for shape in [
-            vec![8i64],
-            vec![3, 8],
-            vec![2, 3, 8],
-            vec![100, 8],
-            vec![4, 30, 8],
-        ] {
-            let h = Tensor::randn(shape.as_slice(), (Kind::Float, Device::Cpu));
-            let got = project_to_vocab(&h, &w)?;
-            let want = h.matmul(&w.tr());
-            assert_eq!(got.size(), want.size(), "{shape:?}");
-            let d = (&got - &want).abs().max().double_value(&[]);
-            assert!(d < 1e-5, "{shape:?}: {d}");
-        }
-        Ok(())
-    }
 }

@@ -26,9 +26,7 @@ pub mod vocab_projection;
 pub mod weights;
 
 pub use auto::{load_causal_lm, load_sequence_classifier};
-pub use causal_lm::{
-    freeze_all_but_top_layers, project_to_vocab, trainable_parameters, CausalLm, LmInfo, LmOutput,
-};
+pub use causal_lm::{freeze_all_but_top_layers, trainable_parameters, CausalLm, LmInfo, LmOutput};
 pub use device::{cuda_device_count, DeviceChoice};
 pub use encoder::{freeze_encoder_all_but_top_layers, EncoderInfo, TextEncoder};
 pub use error::{LmError, Result};

@@ -102,8 +102,14 @@ impl ContinuationBatch {
     /// response tokens (`[batch, response_len, vocab]`, as [`ContinuationBatch::response_logits`]
     /// gives).
     pub fn logprobs_of_predictions(&self, pred: &Tensor) -> Result<Tensor> {
-        let lp = pred
-            .f_log_softmax(-1, Kind::Float)?
+        self.chosen_logprobs(&pred.f_log_softmax(-1, Kind::Float)?)
+    }
+
+    /// Per-token log-probs `[batch, response_len]` (0 at padding) picked from normalised
+    /// log-probabilities `[batch, response_len, vocab]` (for callers that also need the whole
+    /// distribution, e.g. its entropy, and normalise once).
+    pub fn chosen_logprobs(&self, logp: &Tensor) -> Result<Tensor> {
+        let lp = logp
             .f_gather(2, &self.response_ids.f_unsqueeze(-1)?, false)?
             .f_squeeze_dim(-1)?;
         Ok(lp.f_mul(&self.response_mask.f_to_kind(Kind::Float)?)?)

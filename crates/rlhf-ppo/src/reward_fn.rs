@@ -70,11 +70,7 @@ impl<S: ToxicityScorer> RewardFn for ToxicityReward<S> {
     }
 
     fn score(&self, prompts: &[&str], responses: &[&str]) -> Result<Vec<f64>> {
-        let texts: Vec<String> = prompts
-            .iter()
-            .zip(responses)
-            .map(|(p, r)| format!("{p}{r}"))
-            .collect();
+        let texts = irl_core::prompt_response_texts(prompts, responses)?;
         let refs: Vec<&str> = texts.iter().map(String::as_str).collect();
         let p = self.scorer.score(&refs)?;
         if self.originals.is_empty() {

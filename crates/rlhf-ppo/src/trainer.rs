@@ -389,13 +389,14 @@ impl PpoTrainer {
                 let model = self.policy.model();
                 let hidden =
                     model.forward_hidden(&cb.input_ids, &cb.attention_mask, None, false)?;
-                let pred = cb.response_logits(model, &hidden)?;
-                let logprobs = cb.logprobs_of_predictions(&pred)?;
+                let pred = cb
+                    .response_logits(model, &hidden)?
+                    .f_log_softmax(-1, Kind::Float)?;
+                let logprobs = cb.chosen_logprobs(&pred)?;
                 let values = self
                     .policy
                     .values(&cb.response_hidden(&hidden)?)?
                     .f_to_kind(Kind::Float)?;
-                let pred = pred.f_log_softmax(-1, Kind::Float)?;
                 let ent = pred
                     .f_exp()?
                     .f_mul(&pred)?

@@ -10,8 +10,8 @@ use lm_backend::{
 };
 use tch::{Device, Kind, Tensor};
 
-use crate::error::{IrlError, Result};
-use crate::reward_model::RewardModel;
+use crate::error::Result;
+use crate::reward_model::{prompt_response_texts, RewardModel};
 
 /// A causal LM with a scalar reward head.
 pub struct LmReward {
@@ -63,18 +63,7 @@ impl RewardModel for LmReward {
     }
 
     fn rewards(&self, prompts: &[&str], responses: &[&str], train: bool) -> Result<Tensor> {
-        if prompts.len() != responses.len() {
-            return Err(IrlError::InvalidArgument(format!(
-                "{} prompts for {} responses",
-                prompts.len(),
-                responses.len()
-            )));
-        }
-        let texts: Vec<String> = prompts
-            .iter()
-            .zip(responses)
-            .map(|(p, r)| format!("{p}{r}"))
-            .collect();
+        let texts = prompt_response_texts(prompts, responses)?;
         let refs: Vec<&str> = texts.iter().map(String::as_str).collect();
         let batch = self.tokenizer.encode_batch(&refs, self.device)?;
         let hidden =

@@ -233,7 +233,7 @@ impl CausalLm for Gpt2 {
 
     fn lm_head(&self, hidden: &Tensor) -> Result<Tensor> {
         let w = self.lm_head.as_ref().unwrap_or(&self.wte);
-        crate::causal_lm::project_to_vocab(hidden, w)
+        Ok(hidden.f_matmul(&w.f_tr()?)?)
     }
 
     fn layer_prefix(&self, i: usize) -> String {

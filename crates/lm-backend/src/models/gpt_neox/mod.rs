@@ -232,7 +232,7 @@ impl CausalLm for GptNeoX {
 
     fn lm_head(&self, hidden: &Tensor) -> Result<Tensor> {
         let w = self.embed_out.as_ref().unwrap_or(&self.embed_in.ws);
-        crate::causal_lm::project_to_vocab(hidden, w)
+        Ok(hidden.f_matmul(&w.f_tr()?)?)
     }
 
     fn layer_prefix(&self, i: usize) -> String {
