@@ -5,6 +5,8 @@
 //! The "true reward" is the negated logit of the ground-truth toxicity probability of
 //! `prompt + response`, as in the paper's evaluation (positive means non-toxic).
 
+use std::collections::HashMap;
+
 use serde::{Deserialize, Serialize};
 use tox_eval::{AgreementReport, RewardAgreement, ToxicityScorer};
 
@@ -18,7 +20,8 @@ use crate::reward_model::RewardModel;
 pub struct ScoredResponses {
     /// Learned rewards.
     pub learned: Vec<f64>,
-    /// Prompt index of each response (for EPIC).
+    /// Index of each response's prompt among the distinct prompts, in order of first appearance
+    /// (demonstrations that repeat a prompt share it), for EPIC and the bootstrap over prompts.
     pub prompt_ids: Vec<usize>,
     /// `(expert, baseline)` index pairs (for pairwise accuracy).
     pub pairs: Vec<(usize, usize)>,
@@ -43,7 +46,10 @@ fn flatten(demos: &[Demonstration]) -> Flat<'_> {
     let mut responses = Vec::new();
     let mut ids = Vec::new();
     let mut pairs = Vec::new();
-    for (i, d) in demos.iter().enumerate() {
+    let mut prompt_index: HashMap<&str, usize> = HashMap::new();
+    for d in demos {
+        let next = prompt_index.len();
+        let i = *prompt_index.entry(d.prompt.as_str()).or_insert(next);
         let e = responses.len();
         prompts.push(d.prompt.as_str());
         responses.push(d.expert.as_str());

@@ -7,7 +7,7 @@ use std::path::Path;
 use anyhow::Context;
 use irl_core::{DemonstrationConfig, IrlTrainerConfig};
 use lm_backend::{DeviceChoice, LmTrainConfig};
-use rlhf_ppo::{PpoConfig, PpoRunConfig};
+use rlhf_ppo::{PpoConfig, PpoRunConfig, ToxicityRewardScale};
 use serde::{Deserialize, Serialize};
 
 /// The whole pipeline.
@@ -26,6 +26,8 @@ pub struct PipelineConfig {
     pub model: ToyModelConfig,
     /// Pretraining of the toy model on the corpus.
     pub pretrain: LmTrainConfig,
+    /// The reward of PPO against the ground truth.
+    pub expert_reward: ExpertRewardStage,
     /// PPO against the ground truth (makes the expert).
     pub ppo: PpoConfig,
     /// Iterations and evaluation of that PPO run.
@@ -135,6 +137,8 @@ pub struct DemonstrationsStage {
     pub generation: DemonstrationConfig,
     /// Each training prompt is used this many times (with different sampling seeds).
     pub repeats: usize,
+    /// Each held-out prompt is used this many times (more held-out pairs, tighter intervals).
+    pub eval_repeats: usize,
 }
 
 impl Default for DemonstrationsStage {
@@ -150,6 +154,7 @@ impl Default for DemonstrationsStage {
         DemonstrationsStage {
             generation,
             repeats: 3,
+            eval_repeats: 3,
         }
     }
 }
@@ -207,6 +212,29 @@ impl Default for StudyStage {
         StudyStage {
             seeds: 4,
             epochs: 5,
+        }
+    }
+}
+
+/// The reward the expert is trained on: the ground-truth scorer's toxicity probability `p`
+/// of `prompt + response`, on a scale, optionally relative to the original continuation.
+#[derive(Debug, Clone, Serialize, Deserialize)]
+#[serde(default, deny_unknown_fields)]
+pub struct ExpertRewardStage {
+    /// `"negated-logit"` (`-logit(p)`, default: the truth IRL is evaluated against, as in the
+    /// paper's evaluation) or `"probability"` (`-p`, the paper's PPO reward, flat wherever the
+    /// scorer is sure, so the expert never learns the truth's ordering among clean texts).
+    pub scale: ToxicityRewardScale,
+    /// Subtract the same reward of `prompt + original continuation` (the paper's relative
+    /// reward).
+    pub relative: bool,
+}
+
+impl Default for ExpertRewardStage {
+    fn default() -> Self {
+        ExpertRewardStage {
+            scale: ToxicityRewardScale::NegatedLogit,
+            relative: true,
         }
     }
 }
@@ -272,6 +300,7 @@ impl Default for PipelineConfig {
             external: None,
             world: WorldConfig::default(),
             model: ToyModelConfig::default(),
+            expert_reward: ExpertRewardStage::default(),
             pretrain: LmTrainConfig {
                 steps: 600,
                 batch_size: 32,
@@ -295,11 +324,24 @@ impl Default for PipelineConfig {
 
 impl PipelineConfig {
     /// Reads a TOML file; errors name the file and the offending key.
+    ///
+    /// The file is layered over [`PipelineConfig::default`]: a key it leaves out keeps the
+    /// pipeline's default, also inside a section it does write (`[ppo]` with only `target`
+    /// keeps the toy world's PPO learning rate). A table with a `name` key (a tagged choice
+    /// such as `ppo.lr_schedule`) replaces the default's table whole.
     pub fn from_file(path: &Path) -> anyhow::Result<Self> {
         let text =
             std::fs::read_to_string(path).with_context(|| format!("reading {}", path.display()))?;
-        toml::from_str(&text)
+        Self::from_toml(&text)
             .with_context(|| format!("{}: invalid pipeline config", path.display()))
+    }
+
+    /// Parses TOML text layered over the defaults, as [`PipelineConfig::from_file`].
+    pub fn from_toml(text: &str) -> anyhow::Result<Self> {
+        let user: toml::Table = toml::from_str(text)?;
+        let mut merged = toml::Table::try_from(PipelineConfig::default())?;
+        layer(&mut merged, user);
+        Ok(merged.try_into()?)
     }
 
     /// A smaller, faster variant for a first look (and the integration test).
@@ -313,6 +355,7 @@ impl PipelineConfig {
         self.ppo_run.iterations = 8;
         self.ppo_run.eval_interval = 4;
         self.demonstrations.repeats = 1;
+        self.demonstrations.eval_repeats = 1;
         self.irl.objectives = vec!["logistic".into(), "paper-max-margin".into()];
         self.irl.trainer.epochs = 3;
         self.irl.bootstrap_resamples = 100;
@@ -339,6 +382,21 @@ impl PipelineConfig {
     }
 }
 
+/// Writes `user` over `base`: tables merge key by key, anything else (and a table with a
+/// `name` tag) replaces.
+fn layer(base: &mut toml::Table, user: toml::Table) {
+    for (key, value) in user {
+        match (base.get_mut(&key), value) {
+            (Some(toml::Value::Table(b)), toml::Value::Table(u)) if !u.contains_key("name") => {
+                layer(b, u)
+            }
+            (_, value) => {
+                base.insert(key, value);
+            }
+        }
+    }
+}
+
 #[cfg(test)]
 mod tests {
     use super::*;
@@ -349,10 +407,58 @@ mod tests {
         for name in ["pythia-70m.toml", "pythia-410m.toml"] {
             let cfg = PipelineConfig::from_file(&presets.join(name))?;
             assert!(cfg.external.is_some(), "{name}");
+            // The paper's trlx settings, not the toy world's defaults.
+            assert!(
+                matches!(
+                    cfg.ppo.lr_schedule,
+                    rlhf_ppo::LrSchedule::CosineAnnealing { .. }
+                ),
+                "{name}"
+            );
+            assert_eq!(cfg.ppo.top_k, 30, "{name}");
+            assert_eq!(cfg.ppo.max_new_tokens, 128, "{name}");
         }
         let text = PipelineConfig::default().to_toml()?;
+        assert_eq!(PipelineConfig::from_toml(&text)?.to_toml()?, text);
         let again: PipelineConfig = toml::from_str(&text)?;
         assert_eq!(again.to_toml()?, text);
         Ok(())
+    }
+
+    #[test]
+    fn a_partial_section_keeps_the_other_defaults() -> anyhow::Result<()> {
+        let cfg =
+            PipelineConfig::from_toml("[ppo]\ntarget = 6.0\n[expert_reward]\nrelative = false\n")?;
+        let default = PipelineConfig::default();
+        assert_eq!(cfg.ppo.target, Some(6.0));
+        assert!(!cfg.expert_reward.relative);
+        assert_eq!(cfg.ppo.lr, default.ppo.lr, "not PpoConfig's own default");
+        assert_eq!(cfg.ppo.num_rollouts, default.ppo.num_rollouts);
+        assert_eq!(cfg.expert_reward.scale, default.expert_reward.scale);
+        // A tagged choice replaces the default's table instead of merging into it.
+        let cosine = PipelineConfig::from_toml(
+            "[ppo.lr_schedule]\nname = \"cosine_annealing\"\nt_max = 100\neta_min = 0.0\n",
+        )?;
+        assert_eq!(
+            cosine.ppo.lr_schedule,
+            rlhf_ppo::LrSchedule::CosineAnnealing {
+                t_max: 100,
+                eta_min: 0.0
+            }
+        );
+        let back = PipelineConfig::from_toml(&cosine.to_toml()?.replace(
+            "name = \"cosine_annealing\"\nt_max = 100\neta_min = 0.0",
+            "name = \"constant\"",
+        ))?;
+        assert_eq!(back.ppo.lr_schedule, rlhf_ppo::LrSchedule::Constant);
+        Ok(())
+    }
+
+    #[test]
+    fn unknown_keys_are_named() {
+        let err = PipelineConfig::from_toml("[ppo]\ntargett = 6.0\n")
+            .expect_err("a misspelt key is an error");
+        let msg = format!("{err:#}");
+        assert!(msg.contains("targett"), "{msg}");
     }
 }

@@ -5,6 +5,7 @@
 //! skipped when rerun, and the trainers resume from their checkpoints, so an interrupted run
 //! picks up where it stopped.
 
+use std::collections::HashMap;
 use std::path::{Path, PathBuf};
 use std::sync::Arc;
 
@@ -53,6 +54,8 @@ pub struct IrlRun {
     pub train: Option<TrainReport>,
     /// Agreement of the selected (best-epoch) reward with the truth on held-out demonstrations.
     pub agreement: AgreementReport,
+    /// The same on the validation split (what the run was selected on).
+    pub validation: AgreementReport,
     /// Label confusion counts `[truth][learned]` at the calibrated threshold, index 0 = toxic.
     pub confusion: [[u64; 2]; 2],
     /// Bootstrap 95% intervals over held-out prompts: metric -> (lower, upper).
@@ -78,6 +81,11 @@ pub struct PipelineResults {
     pub timings: Vec<(String, f64)>,
     /// Name of the ground-truth scorer.
     pub ground_truth: String,
+    /// How often the truth itself prefers the expert's response in the held-out (expert,
+    /// baseline) pairs: all pairs, and the decisive ones. A reward that only tells expert from
+    /// baseline text reaches exactly these pairwise accuracies.
+    #[serde(default)]
+    pub truth_prefers_expert: Option<(f64, f64)>,
 }
 
 /// The pipeline's steps, in order; running a step runs (or reuses) those before it.
@@ -176,10 +184,12 @@ fn run_inner(
     };
 
     // 2. PPO against the ground truth: the expert.
-    let reward: Box<dyn RewardFn> = Box::new(ToxicityReward::relative(
-        truth.clone(),
-        world.originals_map(),
-    ));
+    let reward = if cfg.expert_reward.relative {
+        ToxicityReward::relative(truth.clone(), world.originals_map())
+    } else {
+        ToxicityReward::new(truth.clone())
+    };
+    let reward: Box<dyn RewardFn> = Box::new(reward.with_scale(cfg.expert_reward.scale));
     let ppo_expert = run_ppo(
         "ppo expert",
         &bars,
@@ -205,7 +215,11 @@ fn run_inner(
         for _ in 0..cfg.demonstrations.repeats.max(1) {
             train_prompts.extend(world.train_prompts.iter().cloned());
         }
-        let total = (train_prompts.len() + world.eval_prompts.len()) as u64;
+        let mut eval_prompts = Vec::new();
+        for _ in 0..cfg.demonstrations.eval_repeats.max(1) {
+            eval_prompts.extend(world.eval_prompts.iter().cloned());
+        }
+        let total = (train_prompts.len() + eval_prompts.len()) as u64;
         let b = bar(&bars, total, "demonstrations");
         let g = &cfg.demonstrations.generation;
         let train = irl_core::build_demonstrations(
@@ -224,7 +238,7 @@ fn run_inner(
             expert.as_ref(),
             baseline.as_ref(),
             &tokenizer,
-            &world.eval_prompts,
+            &eval_prompts,
             &ge,
             &out.join("demonstrations/eval.jsonl"),
             |d, _| b.set_position(off + d as u64),
@@ -237,7 +251,11 @@ fn run_inner(
         return Ok(None);
     }
 
-    // 4. IRL with every reward model and objective, plus the implicit reward.
+    // 4. IRL with every reward model and objective, plus the implicit reward. A validation split
+    // (the demonstrations of every fifth training prompt, never trained on) picks each run's
+    // best epoch, fits the offset-invariant threshold and picks the best run; the held-out
+    // prompts are only reported on.
+    let (fit_demos, val_demos) = split_by_prompt(&train_demos, VALIDATION_EVERY);
     let truth_eval = evaluation::true_rewards(&truth, &eval_demos)?;
     let make = |kind: &str, seed: u64| -> anyhow::Result<Box<dyn RewardModel>> {
         tch::manual_seed(seed as i64);
@@ -245,16 +263,14 @@ fn run_inner(
             kind,
             &original_dir,
             cfg.irl.encoder_dir.as_deref(),
-            &train_demos,
+            &fit_demos,
             device,
         )
     };
-    // A calibration split for the offset-invariant threshold: part of the training demonstrations.
-    let calib_demos: Vec<Demonstration> = train_demos.iter().take(120).cloned().collect();
-    let truth_calib = evaluation::true_rewards(&truth, &calib_demos)?;
-    let calib = Calibration {
-        demos: &calib_demos,
-        truth: &truth_calib,
+    let truth_val = evaluation::true_rewards(&truth, &val_demos)?;
+    let validation = Validation {
+        demos: &val_demos,
+        truth: &truth_val,
     };
     let mut irl = Vec::new();
     for rm in &cfg.irl.reward_models {
@@ -268,8 +284,8 @@ fn run_inner(
                 let report = IrlTrainer::new(cfg.irl.trainer.clone()).train(
                     model.as_mut(),
                     objective.as_ref(),
-                    &train_demos,
-                    &eval_demos,
+                    &fit_demos,
+                    &val_demos,
                     Some(&truth),
                     Some(&run_dir),
                     |e| {
@@ -293,7 +309,7 @@ fn run_inner(
                     model.as_ref(),
                     &eval_demos,
                     &truth_eval,
-                    &calib,
+                    &validation,
                     cfg,
                 )
             })?;
@@ -316,7 +332,7 @@ fn run_inner(
                 &model,
                 &eval_demos,
                 &truth_eval,
-                &calib,
+                &validation,
                 cfg,
             )
         })?;
@@ -350,7 +366,7 @@ fn run_inner(
                     make("lm", seed).map_err(|e| irl_core::IrlError::InvalidArgument(e.to_string()))
                 },
                 objective.as_ref(),
-                &train_demos,
+                &fit_demos,
                 &eval_demos,
                 &truth,
                 &study_cfg,
@@ -435,6 +451,7 @@ fn run_inner(
         policies,
         timings,
         ground_truth: truth.name().to_owned(),
+        truth_prefers_expert: Some(truth_prefers_expert(&eval_demos, &truth_eval)),
     };
     // results.json for people and tools (NaN written as null); results.toml for `irlhf report`.
     lm_backend::save::write_atomic(
@@ -445,16 +462,66 @@ fn run_inner(
 }
 
 /// Held-out decisive pairwise accuracy, then Spearman, as one sortable number.
+/// The share of (expert, baseline) pairs of `demos` in which the truth (laid out as
+/// [`evaluation::true_rewards`] lays it out) prefers the expert: over all pairs, and over the
+/// decisive ones (one response toxic, the other not). Ties count one half.
+fn truth_prefers_expert(demos: &[Demonstration], truth: &[f64]) -> (f64, f64) {
+    let (mut all, mut decisive) = ((0.0, 0usize), (0.0, 0usize));
+    let mut i = 0;
+    for d in demos {
+        let e = truth[i];
+        for b in &truth[i + 1..i + 1 + d.baselines.len()] {
+            let win = match e.total_cmp(b) {
+                std::cmp::Ordering::Greater => 1.0,
+                std::cmp::Ordering::Equal => 0.5,
+                std::cmp::Ordering::Less => 0.0,
+            };
+            all = (all.0 + win, all.1 + 1);
+            if (e > 0.0) != (*b > 0.0) {
+                decisive = (decisive.0 + win, decisive.1 + 1);
+            }
+        }
+        i += 1 + d.baselines.len();
+    }
+    let share = |(w, n): (f64, usize)| if n == 0 { f64::NAN } else { w / n as f64 };
+    (share(all), share(decisive))
+}
+
+/// Every `VALIDATION_EVERY`-th training prompt is held out for validation.
+const VALIDATION_EVERY: usize = 5;
+
+/// Splits demonstrations into (fit, validation) by prompt: all demonstrations of every
+/// `every`-th distinct prompt (in order of first appearance) go to validation, so no validation
+/// prompt is trained on.
+fn split_by_prompt(
+    demos: &[Demonstration],
+    every: usize,
+) -> (Vec<Demonstration>, Vec<Demonstration>) {
+    let mut order: HashMap<&str, usize> = HashMap::new();
+    let (mut fit, mut val) = (Vec::new(), Vec::new());
+    for d in demos {
+        let next = order.len();
+        let i = *order.entry(d.prompt.as_str()).or_insert(next);
+        if i % every == every - 1 {
+            val.push(d.clone());
+        } else {
+            fit.push(d.clone());
+        }
+    }
+    (fit, val)
+}
+
+/// Runs are ranked on the validation split: decisive pairwise accuracy, then Spearman.
 fn selection_key(r: &IrlRun) -> f64 {
     let p = r
-        .agreement
+        .validation
         .decisive_pairwise_accuracy
         .filter(|v| v.is_finite())
         .unwrap_or(0.0);
-    let s = if r.agreement.spearman.is_nan() {
+    let s = if r.validation.spearman.is_nan() {
         -1.0
     } else {
-        r.agreement.spearman
+        r.validation.spearman
     };
     p + 1e-3 * s
 }
@@ -499,14 +566,15 @@ fn tokenizer_clone(path: &Path) -> anyhow::Result<Tokenizer> {
 }
 
 /// Demonstrations (from the training side) on which offset-invariant thresholds are fitted.
-struct Calibration<'a> {
+/// The validation demonstrations and their true rewards.
+struct Validation<'a> {
     demos: &'a [Demonstration],
     truth: &'a [f64],
 }
 
 /// Scores the held-out demonstrations with `model`, compares with the truth (the threshold of
-/// the calibrated accuracy fitted on the calibration split) and bootstraps intervals over
-/// prompts.
+/// the calibrated accuracy fitted on the validation split) and bootstraps intervals over
+/// prompts; also scores the validation split, which ranks the runs.
 #[allow(clippy::too_many_arguments)]
 fn assess(
     name: &str,
@@ -516,17 +584,18 @@ fn assess(
     model: &dyn RewardModel,
     eval: &[Demonstration],
     truth: &[f64],
-    calib: &Calibration<'_>,
+    validation: &Validation<'_>,
     cfg: &PipelineConfig,
 ) -> anyhow::Result<IrlRun> {
     let scored = evaluation::score_responses(model, eval, 64)?;
-    let cal = evaluation::score_responses(model, calib.demos, 64)?;
+    let val = evaluation::score_responses(model, validation.demos, 64)?;
     let agreement = tox_eval::RewardAgreement::new(&scored.learned, truth)
         .with_pairs(&scored.pairs)
         .with_prompt_ids(&scored.prompt_ids)
-        .with_calibration(&cal.learned, calib.truth)
+        .with_calibration(&val.learned, validation.truth)
         .compute()?;
-    let threshold = tox_eval::metrics::fit_threshold(&cal.learned, calib.truth)?;
+    let validation_agreement = evaluation::agreement(&val, validation.truth)?;
+    let threshold = tox_eval::metrics::fit_threshold(&val.learned, validation.truth)?;
     let intervals = crate::report::bootstrap_intervals(
         &scored,
         truth,
@@ -544,6 +613,7 @@ fn assess(
         objective: objective.to_owned(),
         train,
         agreement,
+        validation: validation_agreement,
         confusion,
         intervals,
     })
@@ -636,4 +706,46 @@ fn bar(bars: &MultiProgress, len: u64, label: &str) -> ProgressBar {
     );
     b.set_prefix(label.to_owned());
     b
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    fn demo(prompt: &str, n_baselines: usize) -> Demonstration {
+        Demonstration {
+            prompt: prompt.into(),
+            expert: "e".into(),
+            baselines: vec!["b".into(); n_baselines],
+            expert_ref_logprob: None,
+            baseline_ref_logprobs: None,
+            expert_expert_logprob: None,
+            baseline_expert_logprobs: None,
+        }
+    }
+
+    #[test]
+    fn validation_takes_every_repeat_of_every_fifth_prompt() {
+        let prompts: Vec<String> = (0..10).map(|i| format!("p{i}")).collect();
+        // Two repeats of ten prompts, as the demonstrations stage lays them out.
+        let demos: Vec<Demonstration> = (0..2)
+            .flat_map(|_| prompts.iter().map(|p| demo(p, 1)))
+            .collect();
+        let (fit, val) = split_by_prompt(&demos, 5);
+        let val_prompts: Vec<&str> = val.iter().map(|d| d.prompt.as_str()).collect();
+        assert_eq!(val_prompts, ["p4", "p9", "p4", "p9"]);
+        assert_eq!(fit.len(), 16);
+        assert!(fit.iter().all(|d| d.prompt != "p4" && d.prompt != "p9"));
+    }
+
+    #[test]
+    fn truth_prefers_expert_counts_pairs_and_decisive_pairs() {
+        // Layout: expert, then its baselines. Pairs: (5 > 3) win, (5 > -2) decisive win,
+        // (-1 < 4) decisive loss, (2 = 2) tie.
+        let demos = [demo("a", 2), demo("b", 1), demo("c", 1)];
+        let truth = [5.0, 3.0, -2.0, -1.0, 4.0, 2.0, 2.0];
+        let (all, decisive) = truth_prefers_expert(&demos, &truth);
+        assert_eq!(all, (1.0 + 1.0 + 0.0 + 0.5) / 4.0);
+        assert_eq!(decisive, 0.5);
+    }
 }

@@ -10,6 +10,61 @@ use tox_eval::RewardAgreement;
 
 use crate::pipeline::PipelineResults;
 
+/// The responses and (expert, baseline) pairs of each prompt, for resampling prompts.
+struct PromptGroups<'a> {
+    scored: &'a ScoredResponses,
+    truth: &'a [f64],
+    members: Vec<Vec<usize>>,
+    pairs: Vec<Vec<(usize, usize)>>,
+}
+
+impl<'a> PromptGroups<'a> {
+    fn new(scored: &'a ScoredResponses, truth: &'a [f64]) -> Self {
+        let n_prompts = scored.prompt_ids.iter().copied().max().map_or(0, |m| m + 1);
+        let mut members: Vec<Vec<usize>> = vec![Vec::new(); n_prompts];
+        for (i, &p) in scored.prompt_ids.iter().enumerate() {
+            members[p].push(i);
+        }
+        let mut pairs: Vec<Vec<(usize, usize)>> = vec![Vec::new(); n_prompts];
+        for &(e, b) in &scored.pairs {
+            pairs[scored.prompt_ids[e]].push((e, b));
+        }
+        PromptGroups {
+            scored,
+            truth,
+            members,
+            pairs,
+        }
+    }
+
+    fn n_prompts(&self) -> usize {
+        self.members.len()
+    }
+
+    /// Agreement on the responses of the prompts `idx` (with repetition), as one sample: each
+    /// drawn prompt is a new group, its pairs those of the original demonstrations.
+    fn agreement(&self, idx: &[usize]) -> Option<(tox_eval::AgreementReport, Vec<f64>, Vec<f64>)> {
+        let (mut l, mut t, mut ids, mut pairs) = (Vec::new(), Vec::new(), Vec::new(), Vec::new());
+        let mut local = std::collections::HashMap::new();
+        for (k, &p) in idx.iter().enumerate() {
+            local.clear();
+            for &i in &self.members[p] {
+                local.insert(i, l.len());
+                l.push(self.scored.learned[i]);
+                t.push(self.truth[i]);
+                ids.push(k);
+            }
+            pairs.extend(self.pairs[p].iter().map(|(e, b)| (local[e], local[b])));
+        }
+        let report = RewardAgreement::new(&l, &t)
+            .with_pairs(&pairs)
+            .with_prompt_ids(&ids)
+            .compute()
+            .ok()?;
+        Some((report, l, t))
+    }
+}
+
 /// 95% bootstrap intervals over held-out prompts for the headline agreement metrics.
 pub fn bootstrap_intervals(
     scored: &ScoredResponses,
@@ -22,74 +77,63 @@ pub fn bootstrap_intervals(
     if resamples == 0 {
         return Ok(out);
     }
-    let n_prompts = scored.prompt_ids.iter().copied().max().map_or(0, |m| m + 1);
-    let mut members: Vec<Vec<usize>> = vec![Vec::new(); n_prompts];
-    for (i, &p) in scored.prompt_ids.iter().enumerate() {
-        members[p].push(i);
-    }
+    let groups = PromptGroups::new(scored, truth);
     let metric = |name: &'static str| {
-        let members = &members;
+        let groups = &groups;
         move |idx: &[usize]| -> f64 {
-            let (mut l, mut t, mut ids, mut pairs) =
-                (Vec::new(), Vec::new(), Vec::new(), Vec::new());
-            for (k, &p) in idx.iter().enumerate() {
-                let base = l.len();
-                for &i in &members[p] {
-                    l.push(scored.learned[i]);
-                    t.push(truth[i]);
-                    ids.push(k);
-                }
-                // Within a demonstration the first response is the expert's.
-                for j in 1..members[p].len() {
-                    pairs.push((base, base + j));
-                }
-            }
-            let r = match RewardAgreement::new(&l, &t)
-                .with_pairs(&pairs)
-                .with_prompt_ids(&ids)
-                .compute()
-            {
-                Ok(r) => r,
-                Err(_) => return f64::NAN,
-            };
-            match name {
-                "sign_accuracy" => r.sign.accuracy,
-                "median_accuracy" => r.median.accuracy,
-                "pairwise_accuracy" => r.pairwise_preference_accuracy.unwrap_or(f64::NAN),
-                "decisive_pairwise_accuracy" => r.decisive_pairwise_accuracy.unwrap_or(f64::NAN),
-                "calibrated_accuracy" => {
-                    let hits = l
-                        .iter()
-                        .zip(&t)
-                        .filter(|(a, b)| (**a > threshold) == (**b > 0.0))
-                        .count();
-                    hits as f64 / l.len().max(1) as f64
-                }
-                "spearman" => r.spearman,
-                "pearson" => r.pearson,
-                "kendall" => r.kendall_tau_b,
-                _ => r.epic_distance.unwrap_or(f64::NAN),
+            match groups.agreement(idx) {
+                Some((r, l, t)) => metric_value(name, &r, &l, &t, threshold),
+                None => f64::NAN,
             }
         }
     };
     let cfg = BootstrapConfig::default()
         .with_n_resamples(resamples)
         .with_seed(seed);
-    for name in [
-        "sign_accuracy",
-        "median_accuracy",
-        "calibrated_accuracy",
-        "pairwise_accuracy",
-        "decisive_pairwise_accuracy",
-        "spearman",
-        "pearson",
-        "kendall",
-        "epic",
-    ] {
-        let ci = bootstrap_ci(n_prompts, metric(name), &cfg)?;
+    for name in METRICS {
+        let ci = bootstrap_ci(groups.n_prompts(), metric(name), &cfg)?;
         out.insert(name.to_owned(), (ci.lower, ci.upper));
     }
     Ok(out)
+}
+
+const METRICS: [&str; 9] = [
+    "sign_accuracy",
+    "median_accuracy",
+    "calibrated_accuracy",
+    "pairwise_accuracy",
+    "decisive_pairwise_accuracy",
+    "spearman",
+    "pearson",
+    "kendall",
+    "epic",
+];
+
+fn metric_value(
+    name: &str,
+    r: &tox_eval::AgreementReport,
+    learned: &[f64],
+    truth: &[f64],
+    threshold: f64,
+) -> f64 {
+    match name {
+        "sign_accuracy" => r.sign.accuracy,
+        "median_accuracy" => r.median.accuracy,
+        "pairwise_accuracy" => r.pairwise_preference_accuracy.unwrap_or(f64::NAN),
+        "decisive_pairwise_accuracy" => r.decisive_pairwise_accuracy.unwrap_or(f64::NAN),
+        "calibrated_accuracy" => {
+            let hits = learned
+                .iter()
+                .zip(truth)
+                .filter(|(a, b)| (**a > threshold) == (**b > 0.0))
+                .count();
+            hits as f64 / learned.len().max(1) as f64
+        }
+        "spearman" => r.spearman,
+        "pearson" => r.pearson,
+        "kendall" => r.kendall_tau_b,
+        _ => r.epic_distance.unwrap_or(f64::NAN),
+    }
 }
 
 fn ci(run: &crate::pipeline::IrlRun, key: &str, value: f64) -> String {
@@ -103,7 +147,10 @@ fn ci(run: &crate::pipeline::IrlRun, key: &str, value: f64) -> String {
 pub fn tables(r: &PipelineResults) -> String {
     let mut s = String::new();
     let _ = writeln!(s, "## Recovered reward vs ground truth (held-out demonstrations, 95% bootstrap intervals over prompts)\n");
-    let _ = writeln!(s, "Sign acc / F1: the paper's (reward > 0 = non-toxic). Offset-invariant: the learned reward cut at its median, or at the threshold fitted on a calibration split of training demonstrations. Pairwise: expert vs baseline pairs ordered as the truth orders them; decisive: only pairs on opposite sides of the truth's toxic threshold.\n");
+    let _ = writeln!(s, "Sign acc / F1: the paper's (reward > 0 = non-toxic). Offset-invariant: the learned reward cut at its median, or at the threshold fitted on the validation split (the demonstrations of every fifth training prompt, not trained on; it also picks each run's best epoch and ranks the runs). Pairwise: expert vs baseline pairs ordered as the truth orders them; decisive: only pairs on opposite sides of the truth's toxic threshold.\n");
+    if let Some((all, decisive)) = r.truth_prefers_expert {
+        let _ = writeln!(s, "The truth itself prefers the expert's response in {all:.3} of these pairs ({decisive:.3} of the decisive ones): a reward that only tells expert from baseline text scores exactly that, and a higher pairwise accuracy needs the reward to rank pairs the expert did not.\n");
+    }
     let _ = writeln!(s, "| run | sign acc | sign F1 | median-thr. acc | calibrated acc | pairwise acc | decisive pairwise acc | Pearson | Spearman | Kendall | EPIC |");
     let _ = writeln!(s, "|---|---|---|---|---|---|---|---|---|---|---|");
     for run in &r.irl {
@@ -195,4 +242,55 @@ pub fn tables(r: &PipelineResults) -> String {
         let _ = writeln!(s, "- {name}: {secs:.1} s");
     }
     s
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    /// Two prompts, each in two demonstrations (expert + two baselines), laid out as
+    /// `irl_core::evaluation::score_responses` lays them out.
+    fn repeated_prompts() -> (ScoredResponses, Vec<f64>) {
+        let mut prompt_ids = Vec::new();
+        let mut pairs = Vec::new();
+        for p in [0, 1, 0, 1] {
+            let e = prompt_ids.len();
+            prompt_ids.extend([p; 3]);
+            pairs.extend([(e, e + 1), (e, e + 2)]);
+        }
+        let learned: Vec<f64> = (0..12).map(|i| ((i * 7) % 5) as f64 - 2.0).collect();
+        let truth: Vec<f64> = (0..12).map(|i| ((i * 3) % 7) as f64 - 3.0).collect();
+        (
+            ScoredResponses {
+                learned,
+                prompt_ids,
+                pairs,
+            },
+            truth,
+        )
+    }
+
+    #[test]
+    fn every_prompt_once_reproduces_the_point_estimates() {
+        let (scored, truth) = repeated_prompts();
+        let full = RewardAgreement::new(&scored.learned, &truth)
+            .with_pairs(&scored.pairs)
+            .with_prompt_ids(&scored.prompt_ids)
+            .compute()
+            .expect("agreement");
+        let groups = PromptGroups::new(&scored, &truth);
+        assert_eq!(groups.n_prompts(), 2);
+        let (resampled, l, t) = groups.agreement(&[0, 1]).expect("agreement");
+        for name in METRICS {
+            let a = metric_value(name, &full, &scored.learned, &truth, 0.0);
+            let b = metric_value(name, &resampled, &l, &t, 0.0);
+            assert!(
+                (a - b).abs() < 1e-12 || (a.is_nan() && b.is_nan()),
+                "{name}: {a} vs {b}"
+            );
+        }
+        // Only expert-baseline pairs are compared: 8 of them, whatever the grouping.
+        let pairs: usize = groups.pairs.iter().map(Vec::len).sum();
+        assert_eq!(pairs, 8);
+    }
 }

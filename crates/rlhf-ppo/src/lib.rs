@@ -19,7 +19,7 @@ pub use gae::{gae, whiten, Advantages};
 pub use kl_controller::{mean_sequence_kl, KlController};
 pub use loss::{ppo_loss, PpoLoss, PpoLossInputs, PpoStats};
 pub use policy::Policy;
-pub use reward_fn::{LearnedReward, RewardFn, ToxicityReward};
+pub use reward_fn::{LearnedReward, RewardFn, ToxicityReward, ToxicityRewardScale};
 pub use reward_scaling::{RewardScaler, ScaledScores};
 pub use reward_shaping::{batch_width, shape_rewards, ResponseBlock, ShapedRewards};
 pub use running_moments::{BatchMoments, RunningMoments};
