@@ -75,10 +75,11 @@ fn main() -> anyhow::Result<()> {
     let mut last = None;
     for _ in 0..args.reps {
         // Model construction is outside the timing, as on the Python side.
-        tch::manual_seed(args.seed as i64);
-        let backbone = load_causal_lm(&args.model_dir, device, Kind::Float)?;
-        let tok = Tokenizer::from_file(args.model_dir.join("tokenizer.json"))?;
-        let mut model = LmReward::new(backbone, tok, args.max_length);
+        let mut model = lm_backend::with_global_seed(args.seed as i64, || -> anyhow::Result<_> {
+            let backbone = load_causal_lm(&args.model_dir, device, Kind::Float)?;
+            let tok = Tokenizer::from_file(args.model_dir.join("tokenizer.json"))?;
+            Ok(LmReward::new(backbone, tok, args.max_length))
+        })?;
         let t = Instant::now();
         // The ground truth is part of the epoch and built inside the timing; its model is parsed
         // once per process (about 40 ms), so only the first repetition pays for the parse.

@@ -280,8 +280,7 @@ pub fn run_study(
     let mut layout: Option<ScoredResponses> = None;
     for (i, &seed) in cfg.seeds.iter().enumerate() {
         let _span = info_span!("study run", seed, run = i).entered();
-        tch::manual_seed(seed as i64);
-        let mut model = make_model(seed)?;
+        let mut model = lm_backend::with_global_seed(seed as i64, || make_model(seed))?;
         let trainer = IrlTrainer::new(cfg.trainer.clone().with_seed(seed));
         let dir = out_dir.map(|d| d.join(format!("run-{seed}")));
         let report = trainer.train(

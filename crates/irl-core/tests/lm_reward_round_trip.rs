@@ -70,10 +70,11 @@ fn tensor_summary(dir: &Path) -> anyhow::Result<Vec<TensorSummary>> {
 fn lm_reward_saved_here_loads_in_transformers_with_the_same_rewards() -> anyhow::Result<()> {
     tch::set_num_threads(1);
     let fixtures = manifest_dir().join("../lm-backend/tests/fixtures/gpt_neox_parallel");
-    tch::manual_seed(3);
-    let backbone = lm_backend::GptNeoX::from_pretrained(&fixtures, Device::Cpu, Kind::Float)?;
-    let tok = Tokenizer::from_file(fixtures.join("tokenizer.json"))?;
-    let model = LmReward::new(Box::new(backbone), tok, 64);
+    let model = lm_backend::with_global_seed(3, || -> anyhow::Result<LmReward> {
+        let backbone = lm_backend::GptNeoX::from_pretrained(&fixtures, Device::Cpu, Kind::Float)?;
+        let tok = Tokenizer::from_file(fixtures.join("tokenizer.json"))?;
+        Ok(LmReward::new(Box::new(backbone), tok, 64))
+    })?;
     if let Some(vs) = model.var_store() {
         perturb(vs);
     }

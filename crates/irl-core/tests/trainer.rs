@@ -248,10 +248,11 @@ fn lm_reward_trains_and_round_trips() -> anyhow::Result<()> {
     tch::set_num_threads(1);
     let fixtures = std::path::Path::new(env!("CARGO_MANIFEST_DIR"))
         .join("../lm-backend/tests/fixtures/gpt_neox_parallel");
-    tch::manual_seed(0);
-    let backbone = lm_backend::GptNeoX::from_pretrained(&fixtures, Device::Cpu, Kind::Float)?;
-    let tok = lm_backend::Tokenizer::from_file(fixtures.join("tokenizer.json"))?;
-    let mut model = LmReward::new(Box::new(backbone), tok, 64);
+    let mut model = lm_backend::with_global_seed(0, || -> anyhow::Result<LmReward> {
+        let backbone = lm_backend::GptNeoX::from_pretrained(&fixtures, Device::Cpu, Kind::Float)?;
+        let tok = lm_backend::Tokenizer::from_file(fixtures.join("tokenizer.json"))?;
+        Ok(LmReward::new(Box::new(backbone), tok, 64))
+    })?;
     model.freeze_all_but_top_layers(1);
     let trainable = irl_core::trainable_parameters(&model);
     assert!(!trainable.is_empty());
@@ -293,11 +294,12 @@ fn encoder_reward_on_bert_trains_and_round_trips() -> anyhow::Result<()> {
     tch::set_num_threads(1);
     let dir = std::path::Path::new(env!("CARGO_MANIFEST_DIR"))
         .join("../lm-backend/tests/fixtures/bert_cls");
-    tch::manual_seed(0);
     let make = || -> anyhow::Result<irl_core::EncoderReward> {
-        let enc = lm_backend::BertModel::from_pretrained(&dir, Device::Cpu, Kind::Float)?;
-        let tok = lm_backend::Tokenizer::from_file(dir.join("tokenizer.json"))?;
-        Ok(irl_core::EncoderReward::new(Box::new(enc), tok, 32))
+        lm_backend::with_global_seed(0, || {
+            let enc = lm_backend::BertModel::from_pretrained(&dir, Device::Cpu, Kind::Float)?;
+            let tok = lm_backend::Tokenizer::from_file(dir.join("tokenizer.json"))?;
+            Ok(irl_core::EncoderReward::new(Box::new(enc), tok, 32))
+        })
     };
     let mut model = make()?;
     let (train, eval) = (demos(8, 0), demos(4, 100));

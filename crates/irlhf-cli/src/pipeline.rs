@@ -258,14 +258,15 @@ fn run_inner(
     let (fit_demos, val_demos) = split_by_prompt(&train_demos, VALIDATION_EVERY);
     let truth_eval = evaluation::true_rewards(&truth, &eval_demos)?;
     let make = |kind: &str, seed: u64| -> anyhow::Result<Box<dyn RewardModel>> {
-        tch::manual_seed(seed as i64);
-        make_reward_model(
-            kind,
-            &original_dir,
-            cfg.irl.encoder_dir.as_deref(),
-            &fit_demos,
-            device,
-        )
+        lm_backend::with_global_seed(seed as i64, || {
+            make_reward_model(
+                kind,
+                &original_dir,
+                cfg.irl.encoder_dir.as_deref(),
+                &fit_demos,
+                device,
+            )
+        })
     };
     let truth_val = evaluation::true_rewards(&truth, &val_demos)?;
     let validation = Validation {
@@ -290,7 +291,7 @@ fn run_inner(
                     Some(&run_dir),
                     |e| {
                         b.set_message(format!(
-                            "held-out decisive pairwise acc {:.3}",
+                            "validation decisive pairwise acc {:.3}",
                             e.agreement
                                 .as_ref()
                                 .and_then(|a| a.decisive_pairwise_accuracy)

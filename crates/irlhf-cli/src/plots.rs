@@ -1,4 +1,4 @@
-//! Plots as PNG and SVG (plotters): PPO curves, held-out agreement over IRL epochs, the
+//! Plots as PNG and SVG (plotters): PPO curves, validation agreement over IRL epochs, the
 //! study's seeds x epochs heatmap, the EPIC matrix between recovered rewards, and the
 //! confusion matrix of the best recovered reward's sign labels.
 
@@ -274,21 +274,21 @@ pub fn render_all(r: &PipelineResults, dir: &Path) -> anyhow::Result<Vec<PathBuf
     files.extend(render_lines(
         dir,
         "irl_pairwise_accuracy",
-        "IRL: held-out pairwise accuracy",
+        "IRL: validation pairwise accuracy",
         "accuracy",
         &irl_curve(|a| a.pairwise_preference_accuracy.unwrap_or(f64::NAN)),
     )?);
     files.extend(render_lines(
         dir,
         "irl_sign_accuracy",
-        "IRL: held-out sign accuracy (paper)",
+        "IRL: validation sign accuracy (paper)",
         "accuracy",
         &irl_curve(|a| a.sign.accuracy),
     )?);
     files.extend(render_lines(
         dir,
         "irl_spearman",
-        "IRL: held-out Spearman correlation",
+        "IRL: validation Spearman correlation",
         "Spearman",
         &irl_curve(|a| a.spearman),
     )?);

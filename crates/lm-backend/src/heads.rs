@@ -16,15 +16,20 @@ pub struct ScalarHead {
 impl ScalarHead {
     /// Creates `weight` `[outputs, hidden]` (normal(0, 0.02)) and, when `bias`, a zero `bias`
     /// under `path` (e.g. `vs.root() / "score"`).
+    ///
+    /// The weight is drawn from libtorch's global generator: for a reproducible head, build it
+    /// (or whatever owns it) inside [`with_global_seed`](crate::with_global_seed).
     pub fn new(path: nn::Path, hidden: i64, outputs: i64, bias: bool) -> Self {
-        let weight = path.var(
-            "weight",
-            &[outputs, hidden],
-            nn::Init::Randn {
-                mean: 0.0,
-                stdev: 0.02,
-            },
-        );
+        let weight = crate::global_rng::with_global_rng(|| {
+            path.var(
+                "weight",
+                &[outputs, hidden],
+                nn::Init::Randn {
+                    mean: 0.0,
+                    stdev: 0.02,
+                },
+            )
+        });
         let bias = bias.then(|| path.var("bias", &[outputs], nn::Init::Const(0.0)));
         ScalarHead {
             weight,

@@ -166,8 +166,10 @@ impl PpoTrainer {
             });
         }
         let device = policy_model.var_store().device();
-        tch::manual_seed(cfg.seed as i64);
-        let policy = Policy::new(policy_model, cfg.num_layers_unfrozen);
+        // The value head's initial weights: seeded, and safe from other threads' draws.
+        let policy = lm_backend::with_global_seed(cfg.seed as i64, || {
+            Policy::new(policy_model, cfg.num_layers_unfrozen)
+        });
         for (_, t) in reference.var_store().variables() {
             let _ = t.set_requires_grad(false);
         }

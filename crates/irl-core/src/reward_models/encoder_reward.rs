@@ -23,7 +23,7 @@ pub struct EncoderReward {
 }
 
 impl EncoderReward {
-    /// Puts a fresh head (normal(0, 0.02) weights, zero bias; seeded by the global torch seed)
+    /// Puts a fresh head (normal(0, 0.02) weights, zero bias; seeded by the global torch seed: build it inside `lm_backend::with_global_seed`)
     /// on `encoder`; texts are right-padded and truncated to `max_length` (right side).
     pub fn new(encoder: Box<dyn TextEncoder>, tokenizer: Tokenizer, max_length: usize) -> Self {
         let device = encoder.var_store().device();

@@ -23,7 +23,7 @@ pub struct LmReward {
 }
 
 impl LmReward {
-    /// Puts a fresh head (normal(0, 0.02), seeded by the global torch seed) on `backbone`.
+    /// Puts a fresh head (normal(0, 0.02), seeded by the global torch seed: build it inside `lm_backend::with_global_seed`) on `backbone`.
     /// `max_length` truncates `prompt + response` from the left.
     pub fn new(backbone: Box<dyn CausalLm>, tokenizer: Tokenizer, max_length: usize) -> Self {
         let device = backbone.var_store().device();

@@ -31,10 +31,11 @@ impl BertForSequenceClassification {
     /// Builds the model with HF-style random initialisation, seeded, with one output per
     /// label of `cfg.id2label`.
     pub fn new_random(cfg: BertConfig, device: Device, seed: i64) -> Result<Self> {
-        tch::manual_seed(seed);
-        let model = Self::build(cfg, device, None);
-        crate::init::init_like_hf(&model.vs, 0.02)?;
-        Ok(model)
+        crate::global_rng::with_global_seed(seed, || {
+            let model = Self::build(cfg, device, None);
+            crate::init::init_like_hf(&model.vs, 0.02)?;
+            Ok(model)
+        })
     }
 
     /// Loads a Hugging Face `BertForSequenceClassification` directory onto `device` in
@@ -44,7 +45,9 @@ impl BertForSequenceClassification {
         let md = ModelDir::open(dir)?;
         let json = md.config_json()?;
         let cfg = BertConfig::from_json(&json, &md.config)?;
-        let mut model = Self::build(cfg, device, Some(json));
+        // Building draws random initial values; they are overwritten, but the draws must not
+        // interleave with another thread's seeded block.
+        let mut model = crate::global_rng::with_global_rng(|| Self::build(cfg, device, Some(json)));
         Checkpoint::read(&md.weight_files)?.load_into(&model.vs, is_known_buffer)?;
         if kind != Kind::Float {
             model.vs.set_kind(kind);

@@ -70,10 +70,11 @@ impl BertModel {
         device: Device,
         seed: i64,
     ) -> Result<Self> {
-        tch::manual_seed(seed);
-        let model = Self::build(cfg, with_pooler, device, None);
-        crate::init::init_like_hf(&model.vs, 0.02)?;
-        Ok(model)
+        crate::global_rng::with_global_seed(seed, || {
+            let model = Self::build(cfg, with_pooler, device, None);
+            crate::init::init_like_hf(&model.vs, 0.02)?;
+            Ok(model)
+        })
     }
 
     /// Loads the base model of a Hugging Face BERT directory onto `device` in `kind`.
@@ -93,7 +94,11 @@ impl BertModel {
             json["architectures"] = serde_json::json!(["BertModel"]);
         }
         let with_pooler = ckpt.contains("pooler.dense.weight");
-        let mut model = Self::build(cfg, with_pooler, device, Some(json));
+        // Building draws random initial values; they are overwritten, but the draws must not
+        // interleave with another thread's seeded block.
+        let mut model = crate::global_rng::with_global_rng(|| {
+            Self::build(cfg, with_pooler, device, Some(json))
+        });
         ckpt.load_into(&model.vs, is_known_buffer)?;
         if kind != Kind::Float {
             model.vs.set_kind(kind);

@@ -87,10 +87,11 @@ impl Gpt2 {
     /// Builds the model with HF-style random initialisation (normal(0, 0.02) weights, zero
     /// biases, unit layer norms), seeded.
     pub fn new_random(cfg: Gpt2Config, device: Device, seed: i64) -> Result<Self> {
-        tch::manual_seed(seed);
-        let model = Self::build(cfg, device, None);
-        crate::init::init_like_hf(&model.vs, 0.02)?;
-        Ok(model)
+        crate::global_rng::with_global_seed(seed, || {
+            let model = Self::build(cfg, device, None);
+            crate::init::init_like_hf(&model.vs, 0.02)?;
+            Ok(model)
+        })
     }
 
     /// Loads a Hugging Face GPT-2 directory onto `device` in `kind` (e.g. `Kind::Float`).
@@ -104,7 +105,9 @@ impl Gpt2 {
         let md = ModelDir::open(dir)?;
         let json = md.config_json()?;
         let cfg = Gpt2Config::from_json(&json, &md.config)?;
-        let mut model = Self::build(cfg, device, Some(json));
+        // Building draws random initial values; they are overwritten, but the draws must not
+        // interleave with another thread's seeded block.
+        let mut model = crate::global_rng::with_global_rng(|| Self::build(cfg, device, Some(json)));
         let mut ckpt = Checkpoint::read(&md.weight_files)?;
         if ckpt.contains("wte.weight") && !ckpt.names().any(|n| n.starts_with("transformer.")) {
             ckpt.rename(|n| {

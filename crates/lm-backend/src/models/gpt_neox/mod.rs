@@ -112,17 +112,20 @@ impl GptNeoX {
     /// Builds the model with HF-style random initialisation (normal(0, 0.02) weights, zero
     /// biases, unit layer norms), seeded.
     pub fn new_random(cfg: GptNeoXConfig, device: Device, seed: i64) -> Result<Self> {
-        tch::manual_seed(seed);
-        let model = Self::build(cfg, device);
-        crate::init::init_like_hf(&model.vs, 0.02)?;
-        Ok(model)
+        crate::global_rng::with_global_seed(seed, || {
+            let model = Self::build(cfg, device);
+            crate::init::init_like_hf(&model.vs, 0.02)?;
+            Ok(model)
+        })
     }
 
     /// Loads a Hugging Face GPT-NeoX directory onto `device` in `kind` (e.g. `Kind::Float`).
     pub fn from_pretrained(dir: impl AsRef<Path>, device: Device, kind: Kind) -> Result<Self> {
         let md = ModelDir::open(dir)?;
         let cfg = GptNeoXConfig::from_file(&md.config)?;
-        let mut model = Self::build(cfg, device);
+        // Building draws random initial values; they are overwritten, but the draws must not
+        // interleave with another thread's seeded block.
+        let mut model = crate::global_rng::with_global_rng(|| Self::build(cfg, device));
         let ckpt = Checkpoint::read(&md.weight_files)?;
         let tied = model.cfg.tie_word_embeddings;
         ckpt.load_into(&model.vs, |name| {
