@@ -128,7 +128,12 @@ fn run_inner(
     until: Stage,
 ) -> anyhow::Result<Option<PipelineResults>> {
     std::fs::create_dir_all(out).with_context(|| format!("creating {}", out.display()))?;
-    lm_backend::save::write_atomic(&out.join("config.toml"), cfg.to_toml()?.as_bytes())?;
+    let config_path = out.join("config.toml");
+    let config_text = cfg.to_toml()?;
+    if config_path.is_file() {
+        check_same_settings(&config_path, &config_text)?;
+    }
+    lm_backend::save::write_atomic(&config_path, config_text.as_bytes())?;
     let device = cfg.device.resolve()?;
     let bars = MultiProgress::new();
     let mut timings = Vec::new();
@@ -665,6 +670,54 @@ struct Stored<T> {
 }
 
 /// Returns the result stored at `path` by a previous run, else computes and stores it.
+/// A run folder is resumed only with the settings it was started with (the device may change):
+/// its finished stages are reused as they are, so other settings would mix two runs.
+fn check_same_settings(stored_path: &Path, current: &str) -> anyhow::Result<()> {
+    let parse = |text: &str| -> anyhow::Result<toml::Table> {
+        let mut t: toml::Table = toml::from_str(text)?;
+        t.remove("device");
+        Ok(t)
+    };
+    let stored_text = std::fs::read_to_string(stored_path)
+        .with_context(|| format!("reading {}", stored_path.display()))?;
+    let stored = parse(&stored_text)
+        .with_context(|| format!("{}: unreadable settings", stored_path.display()))?;
+    let current = parse(current)?;
+    if let Some(key) = first_difference("", &stored, &current) {
+        anyhow::bail!(
+            "{} holds a run made with other settings (first difference: `{key}`); its finished \
+             stages would be reused as they are. Use another --out, or delete the folder to \
+             start over",
+            stored_path.display()
+        );
+    }
+    Ok(())
+}
+
+/// The dotted path of the first key whose value differs between `a` and `b`.
+fn first_difference(prefix: &str, a: &toml::Table, b: &toml::Table) -> Option<String> {
+    let mut keys: Vec<&String> = a.keys().chain(b.keys()).collect();
+    keys.sort();
+    keys.dedup();
+    for key in keys {
+        let path = if prefix.is_empty() {
+            key.clone()
+        } else {
+            format!("{prefix}.{key}")
+        };
+        match (a.get(key), b.get(key)) {
+            (Some(toml::Value::Table(x)), Some(toml::Value::Table(y))) => {
+                if let Some(d) = first_difference(&path, x, y) {
+                    return Some(d);
+                }
+            }
+            (x, y) if x != y => return Some(path),
+            _ => {}
+        }
+    }
+    None
+}
+
 fn cached<T: Serialize + DeserializeOwned>(
     path: &Path,
     f: impl FnOnce() -> anyhow::Result<T>,
@@ -737,6 +790,32 @@ mod tests {
         assert_eq!(val_prompts, ["p4", "p9", "p4", "p9"]);
         assert_eq!(fit.len(), 16);
         assert!(fit.iter().all(|d| d.prompt != "p4" && d.prompt != "p9"));
+    }
+
+    #[test]
+    fn a_run_folder_resumes_only_with_its_own_settings() -> anyhow::Result<()> {
+        let dir = tempfile::tempdir()?;
+        let path = dir.path().join("config.toml");
+        let cfg = PipelineConfig::default();
+        std::fs::write(&path, cfg.to_toml()?)?;
+        check_same_settings(&path, &cfg.to_toml()?)?;
+        let mut other_device = cfg.clone();
+        other_device.device = lm_backend::DeviceChoice::Cpu;
+        check_same_settings(&path, &other_device.to_toml()?)?;
+        let mut changed = cfg.clone();
+        changed.ppo.target = Some(6.0);
+        let err = check_same_settings(&path, &changed.to_toml()?)
+            .expect_err("other PPO settings are refused");
+        assert!(format!("{err:#}").contains("`ppo.target`"), "{err:#}");
+        // A folder written by an older version, without a key the current settings have.
+        let old = cfg.to_toml()?.replace("eval_repeats = 3\n", "");
+        std::fs::write(&path, old)?;
+        let err = check_same_settings(&path, &cfg.to_toml()?).expect_err("missing key");
+        assert!(
+            format!("{err:#}").contains("`demonstrations.eval_repeats`"),
+            "{err:#}"
+        );
+        Ok(())
     }
 
     #[test]
