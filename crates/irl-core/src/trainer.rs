@@ -250,8 +250,7 @@ impl IrlTrainer {
                 if !value.is_finite() {
                     return Err(non_finite("loss", epoch, state.step, out_dir));
                 }
-                opt.zero_grad();
-                loss.f_backward()?;
+                opt.backward(&loss)?;
                 if let Some(max) = self.cfg.max_grad_norm {
                     let norm = opt.clip_grad_norm(max)?;
                     if !norm.is_finite() {

@@ -125,8 +125,7 @@ pub fn train_causal_lm(
                 "non-finite loss {value} at step {step}"
             )));
         }
-        opt.zero_grad();
-        loss.f_backward()?;
+        opt.backward(&loss)?;
         opt.clip_grad_norm(cfg.max_grad_norm)?;
         opt.step()?;
         losses.push(value);

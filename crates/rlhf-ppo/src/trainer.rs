@@ -601,8 +601,7 @@ impl PpoTrainer {
                 value,
             });
         }
-        self.opt.zero_grad();
-        loss.loss.f_backward()?;
+        self.opt.backward(&loss.loss)?;
         if let Some(max) = self.cfg.max_grad_norm {
             let norm = self.opt.clip_grad_norm(max)?;
             if !norm.is_finite() {
