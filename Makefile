@@ -10,7 +10,7 @@ setup:
 	@bash scripts/provision-libtorch.sh
 
 demo: setup
-	$(CARGO) run -p irlhf-cli --bin irlhf -- demo --out runs/toy $(DEMO_ARGS)
+	$(CARGO) run -p irlhf-cli --bin irlhf -- demo $(DEMO_ARGS)
 
 test: setup
 	$(CARGO) test --workspace --all-targets

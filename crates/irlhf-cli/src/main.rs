@@ -20,15 +20,29 @@ struct Cli {
     command: Command,
 }
 
+impl RunArgs {
+    /// The output folder: `--out`, else the default for `--quick` or the full run.
+    fn out_dir(&self) -> PathBuf {
+        self.out.clone().unwrap_or_else(|| {
+            PathBuf::from(if self.quick {
+                "runs/toy-quick"
+            } else {
+                "runs/toy"
+            })
+        })
+    }
+}
+
 /// Flags shared by the pipeline commands.
 #[derive(Args, Debug, Clone)]
 struct RunArgs {
     /// TOML configuration (every key optional; unknown keys are errors).
     #[arg(long)]
     config: Option<PathBuf>,
-    /// Output folder (resumed if it holds an interrupted run).
-    #[arg(long, default_value = "runs/toy")]
-    out: PathBuf,
+    /// Output folder, resumed if it holds an interrupted run of the same settings [default:
+    /// runs/toy, or runs/toy-quick with --quick, so that the two never share a folder].
+    #[arg(long)]
+    out: Option<PathBuf>,
     /// Smaller, faster settings for a first look.
     #[arg(long)]
     quick: bool,
@@ -117,21 +131,23 @@ fn main() -> anyhow::Result<()> {
     match Cli::parse().command {
         Command::Pipeline(args) | Command::Demo(args) => {
             let cfg = load_config(&args)?;
+            let out = args.out_dir();
             let start = std::time::Instant::now();
-            let results = pipeline::run(&cfg, &args.out)?;
-            finish(&results, &args.out)?;
+            let results = pipeline::run(&cfg, &out)?;
+            finish(&results, &out)?;
             println!(
                 "pipeline finished in {:.1} s; results in {}",
                 start.elapsed().as_secs_f64(),
-                args.out.display()
+                out.display()
             );
             Ok(())
         }
         Command::Step { stage, args } => {
             let cfg = load_config(&args)?;
-            match pipeline::run_until(&cfg, &args.out, stage)? {
-                Some(results) => finish(&results, &args.out)?,
-                None => println!("step {stage:?} done; outputs in {}", args.out.display()),
+            let out = args.out_dir();
+            match pipeline::run_until(&cfg, &out, stage)? {
+                Some(results) => finish(&results, &out)?,
+                None => println!("step {stage:?} done; outputs in {}", out.display()),
             }
             Ok(())
         }
