@@ -41,15 +41,31 @@ struct Flat<'a> {
     pairs: Vec<(usize, usize)>,
 }
 
+/// For each demonstration, the index of its prompt among the distinct prompts of `demos`, in
+/// order of first appearance (demonstrations that repeat a prompt share it).
+pub fn prompt_indices(demos: &[Demonstration]) -> Vec<usize> {
+    let mut index: HashMap<&str, usize> = HashMap::new();
+    demos
+        .iter()
+        .map(|d| {
+            let next = index.len();
+            *index.entry(d.prompt.as_str()).or_insert(next)
+        })
+        .collect()
+}
+
+/// The `(expert, baseline)` response index pairs of `demos`, in the layout of
+/// [`score_responses`] and [`true_rewards`] (each demonstration's expert, then its baselines).
+pub fn response_pairs(demos: &[Demonstration]) -> Vec<(usize, usize)> {
+    flatten(demos).pairs
+}
+
 fn flatten(demos: &[Demonstration]) -> Flat<'_> {
     let mut prompts = Vec::new();
     let mut responses = Vec::new();
     let mut ids = Vec::new();
     let mut pairs = Vec::new();
-    let mut prompt_index: HashMap<&str, usize> = HashMap::new();
-    for d in demos {
-        let next = prompt_index.len();
-        let i = *prompt_index.entry(d.prompt.as_str()).or_insert(next);
+    for (d, i) in demos.iter().zip(prompt_indices(demos)) {
         let e = responses.len();
         prompts.push(d.prompt.as_str());
         responses.push(d.expert.as_str());

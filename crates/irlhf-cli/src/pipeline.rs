@@ -5,7 +5,6 @@
 //! skipped when rerun, and the trainers resume from their checkpoints, so an interrupted run
 //! picks up where it stopped.
 
-use std::collections::HashMap;
 use std::path::{Path, PathBuf};
 use std::sync::Arc;
 
@@ -457,7 +456,10 @@ fn run_inner(
         policies,
         timings,
         ground_truth: truth.name().to_owned(),
-        truth_prefers_expert: Some(truth_prefers_expert(&eval_demos, &truth_eval)),
+        truth_prefers_expert: Some(truth_prefers_expert(
+            &evaluation::response_pairs(&eval_demos),
+            &truth_eval,
+        )),
     };
     // results.json for people and tools (NaN written as null); results.toml for `irlhf report`.
     lm_backend::save::write_atomic(
@@ -467,27 +469,22 @@ fn run_inner(
     write_stored(&out.join("results.toml"), results).map(Some)
 }
 
-/// Held-out decisive pairwise accuracy, then Spearman, as one sortable number.
-/// The share of (expert, baseline) pairs of `demos` in which the truth (laid out as
-/// [`evaluation::true_rewards`] lays it out) prefers the expert: over all pairs, and over the
-/// decisive ones (one response toxic, the other not). Ties count one half.
-fn truth_prefers_expert(demos: &[Demonstration], truth: &[f64]) -> (f64, f64) {
+/// The share of `(expert, baseline)` response pairs ([`evaluation::response_pairs`]) in which
+/// the truth prefers the expert: over all pairs, and over the decisive ones (one response
+/// toxic, the other not). Ties count one half.
+fn truth_prefers_expert(pairs: &[(usize, usize)], truth: &[f64]) -> (f64, f64) {
     let (mut all, mut decisive) = ((0.0, 0usize), (0.0, 0usize));
-    let mut i = 0;
-    for d in demos {
-        let e = truth[i];
-        for b in &truth[i + 1..i + 1 + d.baselines.len()] {
-            let win = match e.total_cmp(b) {
-                std::cmp::Ordering::Greater => 1.0,
-                std::cmp::Ordering::Equal => 0.5,
-                std::cmp::Ordering::Less => 0.0,
-            };
-            all = (all.0 + win, all.1 + 1);
-            if (e > 0.0) != (*b > 0.0) {
-                decisive = (decisive.0 + win, decisive.1 + 1);
-            }
+    for &(e, b) in pairs {
+        let (e, b) = (truth[e], truth[b]);
+        let win = match e.total_cmp(&b) {
+            std::cmp::Ordering::Greater => 1.0,
+            std::cmp::Ordering::Equal => 0.5,
+            std::cmp::Ordering::Less => 0.0,
+        };
+        all = (all.0 + win, all.1 + 1);
+        if (e > 0.0) != (b > 0.0) {
+            decisive = (decisive.0 + win, decisive.1 + 1);
         }
-        i += 1 + d.baselines.len();
     }
     let share = |(w, n): (f64, usize)| if n == 0 { f64::NAN } else { w / n as f64 };
     (share(all), share(decisive))
@@ -503,11 +500,8 @@ fn split_by_prompt(
     demos: &[Demonstration],
     every: usize,
 ) -> (Vec<Demonstration>, Vec<Demonstration>) {
-    let mut order: HashMap<&str, usize> = HashMap::new();
     let (mut fit, mut val) = (Vec::new(), Vec::new());
-    for d in demos {
-        let next = order.len();
-        let i = *order.entry(d.prompt.as_str()).or_insert(next);
+    for (d, i) in demos.iter().zip(evaluation::prompt_indices(demos)) {
         if i % every == every - 1 {
             val.push(d.clone());
         } else {
@@ -517,7 +511,8 @@ fn split_by_prompt(
     (fit, val)
 }
 
-/// Runs are ranked on the validation split: decisive pairwise accuracy, then Spearman.
+/// Runs are ranked on the validation split: decisive pairwise accuracy, then Spearman, as one
+/// sortable number.
 fn selection_key(r: &IrlRun) -> f64 {
     let p = r
         .validation
@@ -571,8 +566,8 @@ fn tokenizer_clone(path: &Path) -> anyhow::Result<Tokenizer> {
     Ok(Tokenizer::from_file(path)?)
 }
 
-/// Demonstrations (from the training side) on which offset-invariant thresholds are fitted.
-/// The validation demonstrations and their true rewards.
+/// The validation demonstrations (the offset-invariant threshold is fitted on them) and their
+/// true rewards.
 struct Validation<'a> {
     demos: &'a [Demonstration],
     truth: &'a [f64],
@@ -669,7 +664,6 @@ struct Stored<T> {
     value: T,
 }
 
-/// Returns the result stored at `path` by a previous run, else computes and stores it.
 /// A run folder is resumed only with the settings it was started with (the device may change):
 /// its finished stages are reused as they are, so other settings would mix two runs.
 fn check_same_settings(stored_path: &Path, current: &str) -> anyhow::Result<()> {
@@ -718,6 +712,7 @@ fn first_difference(prefix: &str, a: &toml::Table, b: &toml::Table) -> Option<St
     None
 }
 
+/// Returns the result stored at `path` by a previous run, else computes and stores it.
 fn cached<T: Serialize + DeserializeOwned>(
     path: &Path,
     f: impl FnOnce() -> anyhow::Result<T>,
@@ -824,7 +819,7 @@ mod tests {
         // (-1 < 4) decisive loss, (2 = 2) tie.
         let demos = [demo("a", 2), demo("b", 1), demo("c", 1)];
         let truth = [5.0, 3.0, -2.0, -1.0, 4.0, 2.0, 2.0];
-        let (all, decisive) = truth_prefers_expert(&demos, &truth);
+        let (all, decisive) = truth_prefers_expert(&evaluation::response_pairs(&demos), &truth);
         assert_eq!(all, (1.0 + 1.0 + 0.0 + 0.5) / 4.0);
         assert_eq!(decisive, 0.5);
     }

@@ -5,7 +5,7 @@ use std::collections::BTreeMap;
 use std::fmt::Write as _;
 
 use irl_core::evaluation::ScoredResponses;
-use tox_eval::metrics::{bootstrap_ci, BootstrapConfig};
+use tox_eval::metrics::{bootstrap_cis, BootstrapConfig};
 use tox_eval::RewardAgreement;
 
 use crate::pipeline::PipelineResults;
@@ -78,21 +78,22 @@ pub fn bootstrap_intervals(
         return Ok(out);
     }
     let groups = PromptGroups::new(scored, truth);
-    let metric = |name: &'static str| {
-        let groups = &groups;
-        move |idx: &[usize]| -> f64 {
-            match groups.agreement(idx) {
-                Some((r, l, t)) => metric_value(name, &r, &l, &t, threshold),
-                None => f64::NAN,
-            }
+    // One agreement report per resample gives every metric.
+    let metrics = |idx: &[usize]| -> Vec<f64> {
+        match groups.agreement(idx) {
+            Some((r, l, t)) => METRICS
+                .iter()
+                .map(|name| metric_value(name, &r, &l, &t, threshold))
+                .collect(),
+            None => vec![f64::NAN; METRICS.len()],
         }
     };
     let cfg = BootstrapConfig::default()
         .with_n_resamples(resamples)
         .with_seed(seed);
-    for name in METRICS {
-        let ci = bootstrap_ci(groups.n_prompts(), metric(name), &cfg)?;
-        out.insert(name.to_owned(), (ci.lower, ci.upper));
+    let cis = bootstrap_cis(groups.n_prompts(), METRICS.len(), metrics, &cfg)?;
+    for (name, ci) in METRICS.iter().zip(cis) {
+        out.insert((*name).to_owned(), (ci.lower, ci.upper));
     }
     Ok(out)
 }

@@ -117,15 +117,47 @@ pub fn bootstrap_ci<F>(n: usize, metric: F, config: &BootstrapConfig) -> Result<
 where
     F: Fn(&[usize]) -> f64 + Sync,
 {
+    let mut cis = bootstrap_cis(n, 1, |idx| vec![metric(idx)], config)?;
+    Ok(cis.remove(0))
+}
+
+/// Percentile bootstrap intervals of `k` statistics computed together: `metric` returns all
+/// `k` for one set of indices, so work they share (scoring a resample once) is done once per
+/// resample. Each interval equals what [`bootstrap_ci`] gives for that statistic alone (the
+/// same resamples, drawn from the same seed).
+///
+/// # Errors
+/// As [`bootstrap_ci`], and [`LengthMismatch`](crate::ToxEvalError::LengthMismatch) if
+/// `metric` does not return `k` values.
+pub fn bootstrap_cis<F>(
+    n: usize,
+    k: usize,
+    metric: F,
+    config: &BootstrapConfig,
+) -> Result<Vec<ConfidenceInterval>>
+where
+    F: Fn(&[usize]) -> Vec<f64> + Sync,
+{
     config.validate()?;
     if n == 0 {
         return Err(ToxEvalError::Empty {
             what: "bootstrap sample",
         });
     }
+    let checked = |values: Vec<f64>| -> Result<Vec<f64>> {
+        if values.len() == k {
+            Ok(values)
+        } else {
+            Err(ToxEvalError::LengthMismatch {
+                what: "bootstrap statistics",
+                left: k,
+                right: values.len(),
+            })
+        }
+    };
     let all: Vec<usize> = (0..n).collect();
-    let estimate = metric(&all);
-    let statistics: Vec<f64> = (0..config.n_resamples)
+    let estimates = checked(metric(&all))?;
+    let statistics: Vec<Vec<f64>> = (0..config.n_resamples)
         .into_par_iter()
         .map_init(
             || Vec::with_capacity(n),
@@ -134,29 +166,36 @@ where
                 rng.set_stream(b as u64);
                 indices.clear();
                 indices.extend((0..n).map(|_| rng.random_range(0..n)));
-                metric(indices)
+                checked(metric(indices))
             },
         )
-        .collect();
-    let finite: Vec<f64> = statistics.iter().copied().filter(|v| !v.is_nan()).collect();
-    let n_nan = statistics.len() - finite.len();
+        .collect::<Result<_>>()?;
     let alpha = 1.0 - config.confidence;
-    let (lower, upper) = if finite.is_empty() {
-        (f64::NAN, f64::NAN)
-    } else {
-        (
-            percentile(&finite, 50.0 * alpha)?,
-            percentile(&finite, 100.0 - 50.0 * alpha)?,
-        )
-    };
-    Ok(ConfidenceInterval {
-        estimate,
-        lower,
-        upper,
-        confidence: config.confidence,
-        n_resamples: config.n_resamples,
-        n_nan,
-    })
+    (0..k)
+        .map(|j| {
+            let finite: Vec<f64> = statistics
+                .iter()
+                .map(|s| s[j])
+                .filter(|v| !v.is_nan())
+                .collect();
+            let (lower, upper) = if finite.is_empty() {
+                (f64::NAN, f64::NAN)
+            } else {
+                (
+                    percentile(&finite, 50.0 * alpha)?,
+                    percentile(&finite, 100.0 - 50.0 * alpha)?,
+                )
+            };
+            Ok(ConfidenceInterval {
+                estimate: estimates[j],
+                lower,
+                upper,
+                confidence: config.confidence,
+                n_resamples: config.n_resamples,
+                n_nan: config.n_resamples - finite.len(),
+            })
+        })
+        .collect()
 }
 
 /// The `q`-th percentile (`q` in `[0, 100]`) with linear interpolation between order
@@ -195,6 +234,21 @@ pub fn percentile(values: &[f64], q: f64) -> Result<f64> {
 #[allow(clippy::unwrap_used)]
 mod tests {
     use super::*;
+
+    #[test]
+    fn joint_intervals_equal_one_at_a_time() -> Result<()> {
+        let x = [0.3, 1.2, -0.4, 2.5, 0.9, 0.1, -1.1, 0.7];
+        let mean = |idx: &[usize]| idx.iter().map(|&i| x[i]).sum::<f64>() / idx.len() as f64;
+        let max = |idx: &[usize]| idx.iter().map(|&i| x[i]).fold(f64::MIN, f64::max);
+        let cfg = BootstrapConfig::default()
+            .with_n_resamples(300)
+            .with_seed(4);
+        let joint = bootstrap_cis(x.len(), 2, |idx| vec![mean(idx), max(idx)], &cfg)?;
+        assert_eq!(joint[0], bootstrap_ci(x.len(), mean, &cfg)?);
+        assert_eq!(joint[1], bootstrap_ci(x.len(), max, &cfg)?);
+        assert!(bootstrap_cis(x.len(), 3, |idx| vec![mean(idx)], &cfg).is_err());
+        Ok(())
+    }
 
     fn mean_of(values: &[f64]) -> impl Fn(&[usize]) -> f64 + Sync + '_ {
         move |idx: &[usize]| idx.iter().map(|&i| values[i]).sum::<f64>() / idx.len() as f64

@@ -22,7 +22,7 @@ pub mod perplexity;
 pub mod policy;
 pub mod reward_agreement;
 
-pub use bootstrap::{bootstrap_ci, percentile, BootstrapConfig, ConfidenceInterval};
+pub use bootstrap::{bootstrap_ci, bootstrap_cis, percentile, BootstrapConfig, ConfidenceInterval};
 pub use classification::{
     accuracy, confusion_matrix, f1, precision, recall, roc_auc, ConfusionMatrix,
 };
