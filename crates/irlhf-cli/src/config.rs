@@ -240,13 +240,30 @@ impl Default for ExpertRewardStage {
 }
 
 /// PPO with the recovered reward.
-#[derive(Debug, Clone, Default, Serialize, Deserialize)]
+#[derive(Debug, Clone, Serialize, Deserialize)]
 #[serde(default, deny_unknown_fields)]
 pub struct PpoIrlStage {
-    /// PPO settings (defaults: those of the expert run).
+    /// PPO settings. Left out: those of the expert run (`[ppo]`). Written: layered key by key
+    /// over `[ppo]` (after `[ppo]` is layered over the defaults), so `[ppo_irl.ppo]` with only
+    /// `target` changes the KL target and keeps every other setting of the expert run.
     pub ppo: Option<PpoConfig>,
-    /// Iterations.
+    /// Iterations (default: those of the expert run).
     pub iterations: Option<usize>,
+    /// Also train a fresh copy of the original model with the implicit reward
+    /// `beta (log pi_E - log pi_ref)` (when `irl.implicit_beta > 0`), the recovered reward that
+    /// reads the expert's log-probs instead of its demonstrations: how much of the expert's
+    /// behaviour a reward recovered from it carries over.
+    pub implicit: bool,
+}
+
+impl Default for PpoIrlStage {
+    fn default() -> Self {
+        PpoIrlStage {
+            ppo: None,
+            iterations: None,
+            implicit: true,
+        }
+    }
 }
 
 /// Evaluation of policies.
@@ -286,7 +303,11 @@ impl Default for PipelineConfig {
             ppo_epochs: 4,
             num_layers_unfrozen: -1,
             init_kl_coef: 0.3,
-            target: Some(2.0),
+            // An expert well optimised for the truth (KL target 4, 100 iterations): with target
+            // 2 and 25 iterations the truth preferred the expert's response in only 78% of the
+            // held-out pairs, which capped what any reward learned from them could show
+            // (docs/architecture.md, "Decisions").
+            target: Some(4.0),
             horizon: 200,
             top_k: 30,
             max_new_tokens: 20,
@@ -308,7 +329,7 @@ impl Default for PipelineConfig {
             },
             ppo,
             ppo_run: PpoRunConfig {
-                iterations: 25,
+                iterations: 100,
                 eval_interval: 5,
                 eval_max_new_tokens: 20,
                 eval_batch_size: 64,
@@ -316,7 +337,10 @@ impl Default for PipelineConfig {
             demonstrations: DemonstrationsStage::default(),
             irl: IrlStage::default(),
             study: StudyStage::default(),
-            ppo_irl: PpoIrlStage::default(),
+            ppo_irl: PpoIrlStage {
+                iterations: Some(25),
+                ..PpoIrlStage::default()
+            },
             evaluation: EvaluationStage::default(),
         }
     }
@@ -339,8 +363,21 @@ impl PipelineConfig {
     /// Parses TOML text layered over the defaults, as [`PipelineConfig::from_file`].
     pub fn from_toml(text: &str) -> anyhow::Result<Self> {
         let user: toml::Table = toml::from_str(text)?;
+        let ppo_irl_ppo = match user.get("ppo_irl").and_then(|stage| stage.get("ppo")) {
+            Some(toml::Value::Table(table)) => Some(table.clone()),
+            _ => None,
+        };
         let mut merged = toml::Table::try_from(PipelineConfig::default())?;
         layer(&mut merged, user);
+        if let (Some(ppo_irl_ppo), Some(toml::Value::Table(ppo))) =
+            (ppo_irl_ppo, merged.get("ppo").cloned())
+        {
+            let mut layered = ppo;
+            layer(&mut layered, ppo_irl_ppo);
+            if let Some(toml::Value::Table(stage)) = merged.get_mut("ppo_irl") {
+                stage.insert("ppo".into(), toml::Value::Table(layered));
+            }
+        }
         Ok(merged.try_into()?)
     }
 
@@ -371,6 +408,9 @@ impl PipelineConfig {
         let s = self.seed;
         self.pretrain.seed = s;
         self.ppo.seed = s;
+        if let Some(ppo) = &mut self.ppo_irl.ppo {
+            ppo.seed = s;
+        }
         self.demonstrations.generation.generation.seed = s;
         self.irl.trainer.seed = s;
         self
@@ -417,6 +457,13 @@ mod tests {
             );
             assert_eq!(cfg.ppo.top_k, 30, "{name}");
             assert_eq!(cfg.ppo.max_new_tokens, 128, "{name}");
+            // PPO with the recovered reward as long as the expert's, as in the paper (not the
+            // toy world's shorter run).
+            assert_eq!(
+                cfg.ppo_irl.iterations,
+                Some(cfg.ppo_run.iterations),
+                "{name}"
+            );
         }
         let text = PipelineConfig::default().to_toml()?;
         assert_eq!(PipelineConfig::from_toml(&text)?.to_toml()?, text);
@@ -451,6 +498,32 @@ mod tests {
             "name = \"constant\"",
         ))?;
         assert_eq!(back.ppo.lr_schedule, rlhf_ppo::LrSchedule::Constant);
+        Ok(())
+    }
+
+    #[test]
+    fn ppo_irl_settings_layer_over_the_expert_run() -> anyhow::Result<()> {
+        let cfg = PipelineConfig::from_toml(
+            "seed = 3\n[ppo]\ntarget = 4.0\nlr = 0.001\n[ppo_irl.ppo]\ntarget = 2.0\n",
+        )?
+        .seeded();
+        let ppo_irl = cfg.ppo_irl.ppo.as_ref().expect("written");
+        assert_eq!(ppo_irl.target, Some(2.0));
+        assert_eq!(cfg.ppo.target, Some(4.0));
+        assert_eq!(ppo_irl.lr, 0.001, "from [ppo], not a default");
+        let default = PipelineConfig::default();
+        assert_eq!(ppo_irl.num_rollouts, default.ppo.num_rollouts);
+        assert_eq!(ppo_irl.lr_schedule, default.ppo.lr_schedule);
+        assert_eq!(ppo_irl.seed, 3);
+        // Left out, the stage keeps `None` (the expert run's settings at run time).
+        assert!(PipelineConfig::from_toml("[ppo]\ntarget = 4.0\n")?
+            .ppo_irl
+            .ppo
+            .is_none());
+        // Misspelt keys inside it are still named.
+        let err = PipelineConfig::from_toml("[ppo_irl.ppo]\ntargett = 2.0\n")
+            .expect_err("a misspelt key is an error");
+        assert!(format!("{err:#}").contains("targett"));
         Ok(())
     }
 

@@ -74,6 +74,9 @@ pub struct PipelineResults {
     pub ppo_irl: Vec<IterationStats>,
     /// Name of the reward used for it.
     pub ppo_irl_reward: String,
+    /// PPO with the implicit reward (`[ppo_irl] implicit`), if run.
+    #[serde(default)]
+    pub ppo_implicit: Option<Vec<IterationStats>>,
     /// Policy evaluations (original, expert, IRL policy).
     pub policies: Vec<PolicyReport>,
     /// Wall-clock seconds per stage.
@@ -100,7 +103,7 @@ pub enum Stage {
     Irl,
     /// The non-identifiability study.
     Study,
-    /// PPO with the best recovered reward.
+    /// PPO with the best trainable recovered reward (and with the implicit reward).
     PpoIrl,
     /// Evaluation of every policy, tables and plots.
     Evaluate,
@@ -416,6 +419,27 @@ fn run_inner(
         &out.join("ppo_irl"),
         device,
     )?;
+    let ppo_implicit = if cfg.ppo_irl.implicit && cfg.irl.implicit_beta > 0.0 {
+        let implicit = ImplicitReward::new(
+            load(&expert_dir)?,
+            load(&original_dir)?,
+            tokenizer_clone(&tok_path)?,
+            cfg.irl.implicit_beta,
+        );
+        Some(run_ppo(
+            "ppo implicit reward",
+            &bars,
+            &ppo_irl_cfg,
+            &ppo_irl_run,
+            &original_dir,
+            Box::new(LearnedReward::new(Box::new(implicit), 64)),
+            &world,
+            &out.join("ppo_implicit"),
+            device,
+        )?)
+    } else {
+        None
+    };
     lap("ppo with recovered reward", &mut timings);
     if until == Stage::PpoIrl {
         return Ok(None);
@@ -425,11 +449,15 @@ fn run_inner(
     let policies = cached(&out.join("evaluation/policies.toml"), || {
         let judge = load(&original_dir)?;
         let mut reports = Vec::new();
-        for (name, dir) in [
+        let mut policies = vec![
             ("original", original_dir.clone()),
             ("rlhf (ground truth)", expert_dir.clone()),
             ("rlhf (recovered reward)", out.join("ppo_irl/final")),
-        ] {
+        ];
+        if ppo_implicit.is_some() {
+            policies.push(("rlhf (implicit reward)", out.join("ppo_implicit/final")));
+        }
+        for (name, dir) in policies {
             let policy = load(&dir)?;
             reports.push(evaluate_policy(
                 name,
@@ -453,6 +481,7 @@ fn run_inner(
         study,
         ppo_irl,
         ppo_irl_reward: best.name.clone(),
+        ppo_implicit,
         policies,
         timings,
         ground_truth: truth.name().to_owned(),

@@ -228,34 +228,33 @@ pub fn render_all(r: &PipelineResults, dir: &Path) -> anyhow::Result<Vec<PathBuf
     let curve = |h: &[rlhf_ppo::IterationStats],
                  f: fn(&rlhf_ppo::IterationStats) -> f64|
      -> Vec<(f64, f64)> { h.iter().map(|s| (s.iteration as f64, f(s))).collect() };
+    // Each PPO run: the expert's, the recovered reward's, the implicit reward's if run.
+    let ppo_series = |f: fn(&rlhf_ppo::IterationStats) -> f64| -> Vec<Series> {
+        let mut series = vec![
+            ("ground truth".to_owned(), curve(&r.ppo_expert, f)),
+            (
+                format!("recovered ({})", r.ppo_irl_reward),
+                curve(&r.ppo_irl, f),
+            ),
+        ];
+        if let Some(h) = &r.ppo_implicit {
+            series.push(("implicit".to_owned(), curve(h, f)));
+        }
+        series
+    };
     files.extend(render_lines(
         dir,
         "ppo_score",
         "PPO: mean reward of rollouts",
         "mean score",
-        &[
-            (
-                "ground truth".into(),
-                curve(&r.ppo_expert, |s| s.mean_score),
-            ),
-            (
-                format!("recovered ({})", r.ppo_irl_reward),
-                curve(&r.ppo_irl, |s| s.mean_score),
-            ),
-        ],
+        &ppo_series(|s| s.mean_score),
     )?);
     files.extend(render_lines(
         dir,
         "ppo_kl",
         "PPO: KL to the reference",
         "KL (nats)",
-        &[
-            ("ground truth".into(), curve(&r.ppo_expert, |s| s.kl)),
-            (
-                format!("recovered ({})", r.ppo_irl_reward),
-                curve(&r.ppo_irl, |s| s.kl),
-            ),
-        ],
+        &ppo_series(|s| s.kl),
     )?);
     let irl_curve = |key: fn(&tox_eval::AgreementReport) -> f64| -> Vec<Series> {
         r.irl

@@ -198,10 +198,14 @@ pub fn tables(r: &PipelineResults) -> String {
         "| run | iterations | first score | last score | last KL | last beta |"
     );
     let _ = writeln!(s, "|---|---|---|---|---|---|");
-    for (name, h) in [
+    let mut runs = vec![
         ("ground truth", &r.ppo_expert),
         (r.ppo_irl_reward.as_str(), &r.ppo_irl),
-    ] {
+    ];
+    if let Some(h) = &r.ppo_implicit {
+        runs.push(("implicit", h));
+    }
+    for (name, h) in runs {
         if let (Some(f), Some(l)) = (h.first(), h.last()) {
             let _ = writeln!(
                 s,

@@ -89,6 +89,7 @@ fn miniature_pipeline_writes_parsable_artefacts_and_is_deterministic() -> anyhow
         "irl/bag-of-words-max-entropy/best/vocab.json",
         "study/study.json",
         "ppo_irl/final/model.safetensors",
+        "ppo_implicit/final/model.safetensors",
         "evaluation/policies.toml",
         "plots/ppo_score.png",
         "plots/ppo_score.svg",
@@ -99,7 +100,11 @@ fn miniature_pipeline_writes_parsable_artefacts_and_is_deterministic() -> anyhow
     }
     let results: serde_json::Value =
         serde_json::from_str(&std::fs::read_to_string(a.join("results.json"))?)?;
-    assert_eq!(results["policies"].as_array().map(Vec::len), Some(3));
+    // Original, expert, recovered-reward and implicit-reward policies.
+    assert_eq!(results["policies"].as_array().map(Vec::len), Some(4));
+    assert!(results["ppo_implicit"]
+        .as_array()
+        .is_some_and(|h| h.len() == 2));
     assert!(results["irl"].as_array().is_some_and(|r| r.len() == 5)); // 2 models x 2 objectives + implicit
     for line in std::fs::read_to_string(a.join("ppo_expert/metrics.jsonl"))?.lines() {
         let _: serde_json::Value = serde_json::from_str(line)?;
