@@ -85,6 +85,32 @@ pub trait CausalLm: Send {
         None
     }
 
+    /// The token embedding `[vocab, hidden]` that [`CausalLm::forward_hidden`] looks the input
+    /// ids up in, when the model can also run from looked-up rows
+    /// ([`CausalLm::forward_hidden_from_embeds`]; true of GPT-NeoX and GPT-2). `None` (the
+    /// default): it cannot.
+    fn input_embedding_weight(&self) -> Option<&Tensor> {
+        None
+    }
+
+    /// [`CausalLm::forward_hidden`] from token embeddings `[batch, new_len, hidden]` (the rows
+    /// of [`CausalLm::input_embedding_weight`] for the tokens, as Hugging Face's
+    /// `inputs_embeds`) instead of token ids. Models whose `input_embedding_weight` is `None`
+    /// return an error.
+    fn forward_hidden_from_embeds(
+        &self,
+        embeds: &Tensor,
+        attention_mask: &Tensor,
+        cache: Option<&mut KvCache>,
+        train: bool,
+    ) -> Result<Tensor> {
+        let _ = (embeds, attention_mask, cache, train);
+        Err(crate::error::LmError::InvalidArgument(format!(
+            "{} models take token ids only, not input embeddings",
+            self.info().model_type
+        )))
+    }
+
     /// Logits and hidden states in one call.
     fn forward(
         &self,

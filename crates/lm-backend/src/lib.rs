@@ -23,6 +23,7 @@ pub mod save;
 pub mod sequence_classifier;
 pub mod sft;
 pub mod tokenizer;
+pub mod vocab_gradients;
 pub mod vocab_projection;
 pub mod weights;
 
@@ -47,3 +48,4 @@ pub use sampling::{Sampler, SamplingConfig};
 pub use sequence_classifier::SequenceClassifier;
 pub use sft::{lm_loss, train_causal_lm, LmTrainConfig};
 pub use tokenizer::{EncodedBatch, Side, Tokenizer};
+pub use vocab_gradients::{VocabForward, VocabGradients, VocabLogits};

@@ -103,8 +103,53 @@ impl AdamW {
         Ok(())
     }
 
+    /// [`AdamW::backward`] that also returns the gradients of `captured`: tensors of the graph
+    /// that are not parameters (an intermediate activation, or a leaf made to require grad),
+    /// undefined where the loss does not depend on one. Callers that compute some parameter's
+    /// gradient themselves from these use [`AdamW::set_gradient`].
+    pub fn backward_capturing(
+        &mut self,
+        loss: &Tensor,
+        captured: &[&Tensor],
+    ) -> Result<Vec<Tensor>> {
+        let mut inputs: Vec<&Tensor> = self.params.iter().collect();
+        inputs.extend_from_slice(captured);
+        let mut grads = Tensor::f_run_backward(&[loss], &inputs, false, false)?;
+        let of_captured = grads.split_off(self.params.len());
+        self.grads = Some(grads);
+        Ok(of_captured)
+    }
+
+    /// Replaces the gradient held from [`AdamW::backward`] / [`AdamW::backward_capturing`] for
+    /// `param` (one of this optimizer's parameters, the same tensor) with `grad`.
+    ///
+    /// # Errors
+    /// [`LmError::InvalidArgument`] when no gradients are held, `param` is not a parameter of
+    /// this optimizer, or `grad`'s shape differs from it.
+    pub fn set_gradient(&mut self, param: &Tensor, grad: Tensor) -> Result<()> {
+        let index = self
+            .params
+            .iter()
+            .position(|p| p.data_ptr() == param.data_ptr() && p.size() == param.size())
+            .ok_or_else(|| {
+                LmError::InvalidArgument("set_gradient: not a parameter of this optimizer".into())
+            })?;
+        if grad.size() != param.size() {
+            return Err(LmError::InvalidArgument(format!(
+                "set_gradient: gradient of shape {:?} for a parameter of shape {:?}",
+                grad.size(),
+                param.size()
+            )));
+        }
+        let grads = self.grads.as_mut().ok_or_else(|| {
+            LmError::InvalidArgument("set_gradient: no gradients held (call backward first)".into())
+        })?;
+        grads[index] = grad;
+        Ok(())
+    }
+
     /// The gradient of each parameter: those from [`AdamW::backward`] if any, else `.grad`.
-    fn gradients(&self) -> Vec<Tensor> {
+    pub(crate) fn gradients(&self) -> Vec<Tensor> {
         match &self.grads {
             Some(g) => g.iter().map(Tensor::shallow_clone).collect(),
             None => self.params.iter().map(Tensor::grad).collect(),

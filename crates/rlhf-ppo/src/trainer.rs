@@ -10,7 +10,7 @@ use std::time::Instant;
 
 use lm_backend::{
     generate, AdamW, AdamWConfig, CausalLm, ContinuationBatch, GenerationConfig, SamplingConfig,
-    Side, Tokenizer,
+    Side, Tokenizer, VocabGradients,
 };
 use rand::seq::SliceRandom;
 use rand::SeedableRng;
@@ -138,6 +138,8 @@ pub struct PpoTrainer {
     tokenizer: Tokenizer,
     reward: Box<dyn RewardFn>,
     opt: AdamW,
+    /// Reused gradient buffers for the vocabulary-sized matrices (CPU float32 policies).
+    vocab_grads: Option<VocabGradients>,
     state: RunState,
     prompts: Vec<String>,
     eval_prompts: Vec<String>,
@@ -184,6 +186,7 @@ impl PpoTrainer {
                 weight_decay: cfg.weight_decay,
             },
         );
+        let vocab_grads = VocabGradients::new(policy.model());
         let state = RunState {
             iteration: 0,
             opt_steps: 0,
@@ -206,6 +209,7 @@ impl PpoTrainer {
             tokenizer,
             reward,
             opt,
+            vocab_grads,
             state,
             prompts,
             eval_prompts,
@@ -576,8 +580,25 @@ impl PpoTrainer {
         };
 
         let model = self.policy.model();
-        let hidden = model.forward_hidden(&cb.input_ids, &cb.attention_mask, None, true)?;
-        let logprobs = cb.logprobs_of_predictions(&cb.response_logits(model, &hidden)?)?;
+        // With gradient buffers, the token embedding and output projection get their
+        // gradients formed in reused memory (lm_backend::vocab_gradients); the same numbers.
+        let (hidden, logits, vocab_pass) = match &self.vocab_grads {
+            Some(vg) => {
+                let fwd = vg.forward_hidden(model, &cb.input_ids, &cb.attention_mask, true)?;
+                let logits = vg.logits(&cb.response_hidden(&fwd.hidden)?)?;
+                (
+                    fwd.hidden.shallow_clone(),
+                    logits.logits.shallow_clone(),
+                    Some((fwd, logits)),
+                )
+            }
+            None => {
+                let hidden = model.forward_hidden(&cb.input_ids, &cb.attention_mask, None, true)?;
+                let logits = cb.response_logits(model, &hidden)?;
+                (hidden, logits, None)
+            }
+        };
+        let logprobs = cb.logprobs_of_predictions(&logits)?;
         let values = self
             .policy
             .values(&cb.response_hidden(&hidden)?)?
@@ -601,7 +622,12 @@ impl PpoTrainer {
                 value,
             });
         }
-        self.opt.backward(&loss.loss)?;
+        match (&mut self.vocab_grads, &vocab_pass) {
+            (Some(vg), Some((fwd, logits))) => {
+                vg.backward(&mut self.opt, &loss.loss, fwd, logits)?
+            }
+            _ => self.opt.backward(&loss.loss)?,
+        }
         if let Some(max) = self.cfg.max_grad_norm {
             let norm = self.opt.clip_grad_norm(max)?;
             if !norm.is_finite() {

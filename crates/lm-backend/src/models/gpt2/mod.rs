@@ -211,13 +211,27 @@ impl CausalLm for Gpt2 {
         &self,
         input_ids: &Tensor,
         attention_mask: &Tensor,
+        cache: Option<&mut KvCache>,
+        train: bool,
+    ) -> Result<Tensor> {
+        let tokens = Tensor::f_embedding(&self.wte, input_ids, -1, false, false)?;
+        self.forward_hidden_from_embeds(&tokens, attention_mask, cache, train)
+    }
+
+    fn input_embedding_weight(&self) -> Option<&Tensor> {
+        Some(&self.wte)
+    }
+
+    fn forward_hidden_from_embeds(
+        &self,
+        tokens: &Tensor,
+        attention_mask: &Tensor,
         mut cache: Option<&mut KvCache>,
         train: bool,
     ) -> Result<Tensor> {
-        let new_len = input_ids.size2()?.1;
+        let new_len = tokens.size3()?.1;
         let positions = position_ids(attention_mask, new_len)?;
         self.check_positions(&positions, attention_mask.size2()?.1)?;
-        let tokens = Tensor::f_embedding(&self.wte, input_ids, -1, false, false)?;
         let pos = Tensor::f_embedding(&self.wpe, &positions, -1, false, false)?;
         let mut x = tokens
             .f_add(&pos)?

@@ -213,11 +213,26 @@ impl CausalLm for GptNeoX {
         &self,
         input_ids: &Tensor,
         attention_mask: &Tensor,
+        cache: Option<&mut KvCache>,
+        train: bool,
+    ) -> Result<Tensor> {
+        let embeds = self.embed_in.forward(input_ids);
+        self.forward_hidden_from_embeds(&embeds, attention_mask, cache, train)
+    }
+
+    fn input_embedding_weight(&self) -> Option<&Tensor> {
+        Some(&self.embed_in.ws)
+    }
+
+    fn forward_hidden_from_embeds(
+        &self,
+        embeds: &Tensor,
+        attention_mask: &Tensor,
         mut cache: Option<&mut KvCache>,
         train: bool,
     ) -> Result<Tensor> {
-        let new_len = input_ids.size()[1];
-        let mut x = self.embed_in.forward(input_ids);
+        let new_len = embeds.size()[1];
+        let mut x = embeds.shallow_clone();
         let kind = x.kind();
         let positions = position_ids(attention_mask, new_len)?;
         let cos_sin = self.rotary.cos_sin(&positions, kind)?;
