@@ -130,44 +130,55 @@ impl VocabGradients {
         logits: &VocabLogits,
     ) -> Result<()> {
         let captured = opt.backward_capturing(loss, &[&forward.embeds, &logits.logits])?;
+        let (embeds_grad, logits_grad) = (&captured[0], &captured[1]);
         let _g = tch::no_grad_guard();
         let hidden_size = self.embedding.size()[1];
         let vocab = self.embedding.size()[0];
         // grad_out = grad_logits^T hidden, over every row that was projected.
         let head_grad = |into: &Tensor| -> Result<()> {
-            if captured[1].defined() {
-                let g = captured[1].f_reshape([-1, vocab])?;
-                let h = logits.hidden.f_detach()?.f_reshape([-1, hidden_size])?;
-                let _ = g.f_tr()?.f_mm_out(into, &h)?;
-            } else {
-                let _ = into.shallow_clone().f_zero_()?;
-            }
+            let g = logits_grad.f_reshape([-1, vocab])?;
+            let h = logits.hidden.f_detach()?.f_reshape([-1, hidden_size])?;
+            let _ = g.f_tr()?.f_mm_out(into, &h)?;
             Ok(())
         };
-        let embedding_grad = match &self.output {
+        let embedding_rows = |into: &mut Tensor| -> Result<()> {
+            let rows = embeds_grad.f_reshape([-1, hidden_size])?;
+            let _ = into.f_index_add_(0, &forward.ids, &rows)?;
+            Ok(())
+        };
+        // A weight the loss does not reach keeps no gradient, as with autograd (AdamW then
+        // skips it).
+        match &self.output {
             Some((weight, buffer)) => {
-                head_grad(buffer)?;
-                opt.set_gradient(weight, buffer.shallow_clone())?;
+                if logits_grad.defined() {
+                    head_grad(buffer)?;
+                    opt.set_gradient(weight, buffer.shallow_clone())?;
+                }
+                // Outside the rows the last pass wrote, the buffer is zero.
                 if let Some(rows) = self.touched.take() {
                     let _ = self.embedding_grad.f_index_fill_(0, &rows, 0.0)?;
                 }
-                &self.embedding_grad
+                if embeds_grad.defined() {
+                    embedding_rows(&mut self.embedding_grad)?;
+                    self.touched = Some(forward.ids.shallow_clone());
+                    opt.set_gradient(&self.embedding, self.embedding_grad.shallow_clone())?;
+                }
             }
-            None => {
-                // Tied: the output projection's gradient fills the whole buffer first.
-                head_grad(&self.embedding_grad)?;
-                &self.embedding_grad
+            None if embeds_grad.defined() || logits_grad.defined() => {
+                // Tied: the output projection's gradient (or zeros) fills the whole buffer,
+                // then the embedding's rows are added.
+                if logits_grad.defined() {
+                    head_grad(&self.embedding_grad)?;
+                } else {
+                    let _ = self.embedding_grad.f_zero_()?;
+                }
+                if embeds_grad.defined() {
+                    embedding_rows(&mut self.embedding_grad)?;
+                }
+                opt.set_gradient(&self.embedding, self.embedding_grad.shallow_clone())?;
             }
-        };
-        let mut grad = embedding_grad.shallow_clone();
-        if captured[0].defined() {
-            let rows = captured[0].f_reshape([-1, hidden_size])?;
-            let _ = grad.f_index_add_(0, &forward.ids, &rows)?;
-            if self.output.is_some() {
-                self.touched = Some(forward.ids.shallow_clone());
-            }
+            None => {}
         }
-        opt.set_gradient(&self.embedding, grad)?;
         Ok(())
     }
 }
@@ -223,6 +234,48 @@ mod tests {
                     "tied {tied} step {step} param {i}: {d} vs {scale}"
                 );
             }
+        }
+        Ok(())
+    }
+
+    #[test]
+    fn a_weight_the_loss_does_not_reach_keeps_no_gradient() -> Result<()> {
+        for tied in [false, true] {
+            let mut cfg = GptNeoXConfig::tiny(97);
+            cfg.tie_word_embeddings = tied;
+            let model = GptNeoX::new_random(cfg, Device::Cpu, 3)?;
+            let params = crate::trainable_parameters(model.var_store());
+            let mut plain = AdamW::new(
+                params.iter().map(Tensor::shallow_clone).collect(),
+                AdamWConfig::default(),
+            );
+            let mut owned = AdamW::new(
+                params.iter().map(Tensor::shallow_clone).collect(),
+                AdamWConfig::default(),
+            );
+            let mut buffers = VocabGradients::new(&model).expect("eligible");
+            let input_ids = Tensor::from_slice(&[5i64, 7, 7, 9]).view([1, 4]);
+            let mask = Tensor::ones([1, 4], (Kind::Int64, Device::Cpu));
+            // Only the hidden states enter the loss: the output weight gets no gradient.
+            let hidden = model.forward_hidden(&input_ids, &mask, None, false)?;
+            plain.backward(&hidden.square().mean(Kind::Float))?;
+            let fwd = buffers.forward_hidden(&model, &input_ids, &mask, false)?;
+            let lg = buffers.logits(&fwd.hidden)?;
+            buffers.backward(
+                &mut owned,
+                &fwd.hidden.square().mean(Kind::Float),
+                &fwd,
+                &lg,
+            )?;
+            for (i, (a, b)) in plain.gradients().iter().zip(owned.gradients()).enumerate() {
+                assert_eq!(a.defined(), b.defined(), "tied {tied} param {i}");
+                if a.defined() {
+                    let d = (a - &b).abs().max().double_value(&[]);
+                    assert!(d <= 1e-6, "tied {tied} param {i}: {d}");
+                }
+            }
+            let undefined = owned.gradients().iter().filter(|g| !g.defined()).count();
+            assert_eq!(undefined, usize::from(!tied), "tied {tied}");
         }
         Ok(())
     }
