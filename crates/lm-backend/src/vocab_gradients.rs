@@ -196,15 +196,18 @@ mod tests {
         -logp.narrow(-1, 3, 5).sum(Kind::Float) + hidden.square().mean(Kind::Float)
     }
 
-    fn grads_both_ways(tied: bool) -> Result<()> {
+    fn gpt_neox(tied: bool) -> Result<GptNeoX> {
         let mut cfg = GptNeoXConfig::tiny(97);
         cfg.tie_word_embeddings = tied;
-        let model = GptNeoX::new_random(cfg, Device::Cpu, 3)?;
+        GptNeoX::new_random(cfg, Device::Cpu, 3)
+    }
+
+    fn grads_both_ways(model: &dyn CausalLm, tied: bool) -> Result<()> {
         let params = crate::trainable_parameters(model.var_store());
         let shallow = || params.iter().map(Tensor::shallow_clone).collect::<Vec<_>>();
         let mut plain = AdamW::new(shallow(), AdamWConfig::default());
         let mut owned = AdamW::new(shallow(), AdamWConfig::default());
-        let mut buffers = VocabGradients::new(&model).expect("eligible");
+        let mut buffers = VocabGradients::new(model).expect("eligible");
         // Two batches with different (and repeated) tokens: the second checks that the rows
         // touched by the first were cleared.
         for (step, ids) in [
@@ -220,7 +223,7 @@ mod tests {
             let logits = model.lm_head(&hidden.narrow(1, 3, 2))?;
             plain.backward(&loss_of(&hidden, &logits))?;
 
-            let fwd = buffers.forward_hidden(&model, &input_ids, &mask, false)?;
+            let fwd = buffers.forward_hidden(model, &input_ids, &mask, false)?;
             let lg = buffers.logits(&fwd.hidden.narrow(1, 3, 2))?;
             let loss = loss_of(&fwd.hidden, &lg.logits);
             buffers.backward(&mut owned, &loss, &fwd, &lg)?;
@@ -282,11 +285,36 @@ mod tests {
 
     #[test]
     fn the_same_gradients_as_autograd_untied() -> Result<()> {
-        grads_both_ways(false)
+        grads_both_ways(&gpt_neox(false)?, false)
     }
 
     #[test]
     fn the_same_gradients_as_autograd_tied() -> Result<()> {
-        grads_both_ways(true)
+        grads_both_ways(&gpt_neox(true)?, true)
+    }
+
+    #[test]
+    fn the_same_gradients_as_autograd_gpt2() -> Result<()> {
+        let model = crate::Gpt2::new_random(crate::Gpt2Config::tiny(97), Device::Cpu, 3)?;
+        grads_both_ways(&model, true)
+    }
+
+    #[test]
+    fn running_from_embeddings_equals_running_from_ids() -> Result<()> {
+        let gpt2 = crate::Gpt2::new_random(crate::Gpt2Config::tiny(97), Device::Cpu, 3)?;
+        let neox = gpt_neox(false)?;
+        let models: [&dyn CausalLm; 2] = [&gpt2, &neox];
+        let ids = Tensor::from_slice(&[0i64, 0, 5, 7, 9, 11, 2, 3]).view([2, 4]);
+        // Left padding in the first row.
+        let mask = Tensor::from_slice(&[0i64, 0, 1, 1, 1, 1, 1, 1]).view([2, 4]);
+        let _g = tch::no_grad_guard();
+        for model in models {
+            let weight = model.input_embedding_weight().expect("has one");
+            let embeds = weight.index_select(0, &ids.reshape([-1])).view([2, 4, -1]);
+            let a = model.forward_hidden(&ids, &mask, None, false)?;
+            let b = model.forward_hidden_from_embeds(&embeds, &mask, None, false)?;
+            assert!(a.equal(&b), "{}", model.info().model_type);
+        }
+        Ok(())
     }
 }
