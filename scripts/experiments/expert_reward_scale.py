@@ -12,32 +12,11 @@ Standard library only. Build first (`make setup && cargo build --release -p irlh
     python3 scripts/experiments/expert_reward_scale.py --seeds 0 1 2 --out /tmp/expert-scale
 """
 import argparse
-import json
-import subprocess
 from pathlib import Path
 
+from demo_runs import accuracies, run_demo
+
 SCALES = ["negated-logit", "probability"]
-
-
-def run(binary: Path, scale: str, seed: int, out: Path) -> dict:
-    folder = out / f"{scale}-seed{seed}"
-    results = folder / "results.json"
-    if not results.is_file():
-        folder.mkdir(parents=True, exist_ok=True)
-        config = folder.with_suffix(".toml")
-        config.write_text(f'[expert_reward]\nscale = "{scale}"\n')
-        subprocess.run(
-            [str(binary), "demo", "--config", str(config), "--out", str(folder),
-             "--seed", str(seed), "--device", "cpu"],
-            check=True, stdout=subprocess.DEVNULL,
-        )
-    return json.loads(results.read_text())
-
-
-def row(r: dict) -> str:
-    a = r["agreement"]
-    return (f"{a['calibrated']['accuracy']:.3f} / {a['pairwise_preference_accuracy']:.3f} / "
-            f"{a['decisive_pairwise_accuracy']:.3f}")
 
 
 def main() -> None:
@@ -52,7 +31,8 @@ def main() -> None:
     print("|---|---|---|---|---|---|---|---|")
     for scale in SCALES:
         for seed in args.seeds:
-            d = run(args.binary, scale, seed, args.out)
+            d = run_demo(args.binary, args.out / f"{scale}-seed{seed}",
+                         f'[expert_reward]\nscale = "{scale}"\n', seed)
             implicit = next(r for r in d["irl"] if r["reward_model"] == "implicit")
             trained = next(r for r in d["irl"] if r["reward_model"] != "implicit")
             ceiling = d.get("truth_prefers_expert") or [float("nan")] * 2
@@ -60,8 +40,8 @@ def main() -> None:
             tox = " -> ".join(f"{pol[n]['sampled']['toxic_ratio']:.3f}"
                               for n in ["original", "rlhf (ground truth)", "rlhf (recovered reward)"])
             ppl = f"{pol['original']['perplexity']:.2f} -> {pol['rlhf (recovered reward)']['perplexity']:.2f}"
-            print(f"| {scale} | {seed} | {ceiling[0]:.3f} | {row(implicit)} | {trained['name']} "
-                  f"| {row(trained)} | {tox} | {ppl} |")
+            print(f"| {scale} | {seed} | {ceiling[0]:.3f} | {accuracies(implicit)} | {trained['name']} "
+                  f"| {accuracies(trained)} | {tox} | {ppl} |")
 
 
 if __name__ == "__main__":

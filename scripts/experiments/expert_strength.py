@@ -13,9 +13,9 @@ Standard library only. Build first (`make setup && cargo build -p irlhf-cli`), t
     python3 scripts/experiments/expert_strength.py --seeds 0 1 2 --out /tmp/expert-strength
 """
 import argparse
-import json
-import subprocess
 from pathlib import Path
+
+from demo_runs import accuracies, run_demo
 
 EXPERTS = {
     "target 2, 25 iterations": "[ppo]\ntarget = 2.0\n[ppo_run]\niterations = 25\n",
@@ -24,25 +24,8 @@ EXPERTS = {
 POLICIES = ["original", "rlhf (ground truth)", "rlhf (recovered reward)", "rlhf (implicit reward)"]
 
 
-def run(binary: Path, name: str, seed: int, out: Path) -> dict:
-    folder = out / f"{name.split(' (')[0].replace(', ', '-').replace(' ', '')}-seed{seed}"
-    results = folder / "results.json"
-    if not results.is_file():
-        folder.mkdir(parents=True, exist_ok=True)
-        config = folder.with_suffix(".toml")
-        config.write_text(EXPERTS[name])
-        subprocess.run(
-            [str(binary), "demo", "--config", str(config), "--out", str(folder),
-             "--seed", str(seed), "--device", "cpu"],
-            check=True, stdout=subprocess.DEVNULL,
-        )
-    return json.loads(results.read_text())
-
-
-def row(r: dict) -> str:
-    a = r["agreement"]
-    return (f"{a['calibrated']['accuracy']:.3f} / {a['pairwise_preference_accuracy']:.3f} / "
-            f"{a['decisive_pairwise_accuracy']:.3f}")
+def folder_name(name: str, seed: int) -> str:
+    return f"{name.split(' (')[0].replace(', ', '-').replace(' ', '')}-seed{seed}"
 
 
 def main() -> None:
@@ -58,7 +41,7 @@ def main() -> None:
     print("|---|---|---|---|---|---|---|---|")
     for name in EXPERTS:
         for seed in args.seeds:
-            d = run(args.binary, name, seed, args.out)
+            d = run_demo(args.binary, args.out / folder_name(name, seed), EXPERTS[name], seed)
             implicit = next(r for r in d["irl"] if r["reward_model"] == "implicit")
             trained = next(r for r in d["irl"] if r["reward_model"] != "implicit")
             ceiling = d.get("truth_prefers_expert") or [float("nan")] * 2
@@ -66,8 +49,8 @@ def main() -> None:
             tox = " -> ".join(f"{pol[n]['sampled']['toxic_ratio']:.3f}" for n in POLICIES)
             ppl = " -> ".join(f"{pol[n]['perplexity']:.2f}"
                               for n in [POLICIES[0], POLICIES[2], POLICIES[3]])
-            print(f"| {name} | {seed} | {ceiling[0]:.3f} | {row(implicit)} | {trained['name']} "
-                  f"| {row(trained)} | {tox} | {ppl} |")
+            print(f"| {name} | {seed} | {ceiling[0]:.3f} | {accuracies(implicit)} | {trained['name']} "
+                  f"| {accuracies(trained)} | {tox} | {ppl} |")
 
 
 if __name__ == "__main__":

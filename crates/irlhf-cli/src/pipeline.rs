@@ -191,19 +191,20 @@ fn run_inner(
     };
 
     // 2. PPO against the ground truth: the expert.
-    let reward = if cfg.expert_reward.relative {
-        ToxicityReward::relative(truth.clone(), world.originals_map())
-    } else {
-        ToxicityReward::new(truth.clone())
-    };
-    let reward: Box<dyn RewardFn> = Box::new(reward.with_scale(cfg.expert_reward.scale));
     let ppo_expert = run_ppo(
         "ppo expert",
         &bars,
         &cfg.ppo,
         &cfg.ppo_run,
         &original_dir,
-        reward,
+        || {
+            let reward = if cfg.expert_reward.relative {
+                ToxicityReward::relative(truth.clone(), world.originals_map())
+            } else {
+                ToxicityReward::new(truth.clone())
+            };
+            Ok(Box::new(reward.with_scale(cfg.expert_reward.scale)))
+        },
         &world,
         &out.join("ppo_expert"),
         device,
@@ -396,12 +397,6 @@ fn run_inner(
         .find(|r| r.reward_model != "implicit")
         .context("no trainable IRL run to take a reward from")?
         .clone();
-    let mut reward_model = make(&best.reward_model, cfg.seed)?;
-    reward_model.load(
-        &out.join("irl")
-            .join(format!("{}-{}", best.reward_model, best.objective))
-            .join("best"),
-    )?;
     let mut ppo_irl_cfg: PpoConfig = cfg.ppo_irl.ppo.clone().unwrap_or_else(|| cfg.ppo.clone());
     ppo_irl_cfg.seed = ppo_irl_cfg.seed.wrapping_add(17);
     let ppo_irl_run = PpoRunConfig {
@@ -414,25 +409,35 @@ fn run_inner(
         &ppo_irl_cfg,
         &ppo_irl_run,
         &original_dir,
-        Box::new(LearnedReward::new(reward_model, 64)),
+        || {
+            let mut reward_model = make(&best.reward_model, cfg.seed)?;
+            reward_model.load(
+                &out.join("irl")
+                    .join(format!("{}-{}", best.reward_model, best.objective))
+                    .join("best"),
+            )?;
+            Ok(Box::new(LearnedReward::new(reward_model, 64)))
+        },
         &world,
         &out.join("ppo_irl"),
         device,
     )?;
     let ppo_implicit = if cfg.ppo_irl.implicit && cfg.irl.implicit_beta > 0.0 {
-        let implicit = ImplicitReward::new(
-            load(&expert_dir)?,
-            load(&original_dir)?,
-            tokenizer_clone(&tok_path)?,
-            cfg.irl.implicit_beta,
-        );
         Some(run_ppo(
             "ppo implicit reward",
             &bars,
             &ppo_irl_cfg,
             &ppo_irl_run,
             &original_dir,
-            Box::new(LearnedReward::new(Box::new(implicit), 64)),
+            || {
+                let implicit = ImplicitReward::new(
+                    load(&expert_dir)?,
+                    load(&original_dir)?,
+                    tokenizer_clone(&tok_path)?,
+                    cfg.irl.implicit_beta,
+                );
+                Ok(Box::new(LearnedReward::new(Box::new(implicit), 64)))
+            },
             &world,
             &out.join("ppo_implicit"),
             device,
@@ -656,12 +661,15 @@ fn run_ppo(
     ppo: &PpoConfig,
     run: &PpoRunConfig,
     original: &Path,
-    reward: Box<dyn RewardFn>,
+    reward: impl FnOnce() -> anyhow::Result<Box<dyn RewardFn>>,
     world: &World,
     dir: &Path,
     device: Device,
 ) -> anyhow::Result<Vec<IterationStats>> {
+    // The reward (a model to load, for a recovered one) is built only when the run is not
+    // already finished.
     cached(&dir.join("done.toml"), || {
+        let reward = reward()?;
         let policy = load_causal_lm(original, device, Kind::Float)?;
         let reference = load_causal_lm(original, device, Kind::Float)?;
         let tok = Tokenizer::from_file(original.join("tokenizer.json"))?;
