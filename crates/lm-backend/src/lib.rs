@@ -3,6 +3,7 @@
 pub mod activation;
 pub mod attention_mask;
 pub mod auto;
+pub mod causal_attention;
 pub mod causal_lm;
 pub mod device;
 pub mod encoder;
@@ -28,6 +29,7 @@ pub mod vocab_projection;
 pub mod weights;
 
 pub use auto::{load_causal_lm, load_sequence_classifier};
+pub use causal_attention::CausalMask;
 pub use causal_lm::{freeze_all_but_top_layers, trainable_parameters, CausalLm, LmInfo, LmOutput};
 pub use device::{cuda_device_count, DeviceChoice};
 pub use encoder::{freeze_encoder_all_but_top_layers, EncoderInfo, TextEncoder};

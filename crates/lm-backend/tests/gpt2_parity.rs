@@ -6,7 +6,8 @@ mod common;
 
 use common::*;
 use lm_backend::{
-    continuation_logprobs, generate, CausalLm, GenerationConfig, Gpt2, LmError, SamplingConfig,
+    continuation_logprobs, generate, CausalLm, CausalMask, GenerationConfig, Gpt2, LmError,
+    SamplingConfig,
 };
 use tch::{Device, Kind, Tensor};
 
@@ -34,6 +35,31 @@ fn logits_and_hidden_match_transformers_with_left_padding() -> anyhow::Result<()
     println!("gpt2: max |logits diff| = {dl:e}, max |hidden diff| = {dh:e}");
     assert!(dl < TOL, "logits differ by {dl}");
     assert!(dh < TOL, "hidden states differ by {dh}");
+    Ok(())
+}
+
+/// The same rows right-padded: the fused causal attention path ([`CausalMask::Causal`]) still
+/// matches transformers' values at every real position.
+#[test]
+fn right_padded_rows_match_transformers_on_the_fused_attention_path() -> anyhow::Result<()> {
+    let model = load()?;
+    let r = reference("gpt2")?;
+    let left_mask = &r["attention_mask"];
+    assert_left_padded(left_mask);
+    let ids = left_to_right_padding(&r["input_ids"], left_mask);
+    let mask = left_to_right_padding(left_mask, left_mask);
+    let picked = CausalMask::new(&mask, mask.size()[1], Kind::Float)?;
+    assert!(matches!(picked, CausalMask::Causal), "{picked:?}");
+    let out = {
+        let _g = tch::no_grad_guard();
+        model.forward(&ids, &mask, None, false)?
+    };
+    let logits = left_to_right_padding(&r["logits"], left_mask);
+    let hidden = left_to_right_padding(&r["last_hidden_state"], left_mask);
+    let dl = max_abs_diff_masked(&out.logits, &logits, &mask);
+    let dh = max_abs_diff_masked(&out.hidden, &hidden, &mask);
+    assert!(dl < TOL, "right-padded: logits differ by {dl}");
+    assert!(dh < TOL, "right-padded: hidden states differ by {dh}");
     Ok(())
 }
 

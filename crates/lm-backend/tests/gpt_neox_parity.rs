@@ -6,8 +6,8 @@ mod common;
 
 use common::*;
 use lm_backend::{
-    continuation_logprobs, generate, CausalLm, GenerationConfig, GptNeoX, LmError, SamplingConfig,
-    Tokenizer,
+    continuation_logprobs, generate, CausalLm, CausalMask, GenerationConfig, GptNeoX, LmError,
+    SamplingConfig, Tokenizer,
 };
 use tch::{Device, Kind, Tensor};
 
@@ -26,6 +26,39 @@ fn check_forward(model_dir: &str, reference_of: &str) -> anyhow::Result<()> {
     assert!(dl < TOL, "{model_dir}: logits differ by {dl}");
     assert!(dh < TOL, "{model_dir}: hidden states differ by {dh}");
     Ok(())
+}
+
+/// The same rows right-padded: the model takes the fused causal attention path
+/// ([`CausalMask::Causal`]) and still matches transformers' values at every real position.
+fn check_forward_right_padded(model_dir: &str) -> anyhow::Result<()> {
+    let model = GptNeoX::from_pretrained(fixture(model_dir), Device::Cpu, Kind::Float)?;
+    let r = reference(model_dir)?;
+    let left_mask = &r["attention_mask"];
+    assert_left_padded(left_mask);
+    let ids = left_to_right_padding(&r["input_ids"], left_mask);
+    let mask = left_to_right_padding(left_mask, left_mask);
+    let picked = CausalMask::new(&mask, mask.size()[1], Kind::Float)?;
+    assert!(matches!(picked, CausalMask::Causal), "{picked:?}");
+    let out = {
+        let _g = tch::no_grad_guard();
+        model.forward(&ids, &mask, None, false)?
+    };
+    let logits = left_to_right_padding(&r["logits"], left_mask);
+    let hidden = left_to_right_padding(&r["last_hidden_state"], left_mask);
+    let dl = max_abs_diff_masked(&out.logits, &logits, &mask);
+    let dh = max_abs_diff_masked(&out.hidden, &hidden, &mask);
+    assert!(dl < TOL, "{model_dir} right-padded: logits differ by {dl}");
+    assert!(
+        dh < TOL,
+        "{model_dir} right-padded: hidden states differ by {dh}"
+    );
+    Ok(())
+}
+
+#[test]
+fn right_padded_rows_match_transformers_on_the_fused_attention_path() -> anyhow::Result<()> {
+    check_forward_right_padded("gpt_neox_parallel")?;
+    check_forward_right_padded("gpt_neox_sequential")
 }
 
 #[test]

@@ -24,13 +24,16 @@ pub struct LmReward {
 
 impl LmReward {
     /// Puts a fresh head (normal(0, 0.02), seeded by the global torch seed: build it inside `lm_backend::with_global_seed`) on `backbone`.
-    /// `max_length` truncates `prompt + response` from the left.
+    /// `max_length` truncates `prompt + response` from the left. Batches are padded on the
+    /// right, so that only the causal structure hides keys and the backbone runs fused
+    /// attention ([`lm_backend::CausalMask`]); the reward is read at each row's last real token
+    /// either way.
     pub fn new(backbone: Box<dyn CausalLm>, tokenizer: Tokenizer, max_length: usize) -> Self {
         let device = backbone.var_store().device();
         let hidden = backbone.info().hidden_size;
         let head = ScalarHead::new(backbone.var_store().root() / "score", hidden, 1, false);
         let tokenizer = tokenizer
-            .with_padding_side(Side::Left)
+            .with_padding_side(Side::Right)
             .with_truncation(Side::Left, Some(max_length));
         let name = format!("lm-reward({})", backbone.info().model_type);
         LmReward {

@@ -47,3 +47,27 @@ pub fn ids(v: &serde_json::Value) -> Vec<i64> {
         .map(|a| a.iter().filter_map(|x| x.as_i64()).collect())
         .unwrap_or_default()
 }
+
+/// `t` (`[batch, len, ...]`, rows left-padded as `mask` says) with each row rotated so that its
+/// real tokens come first: the same batch right-padded. The rotated-in padding entries keep
+/// their values (ids, logits), which only padding positions see.
+pub fn left_to_right_padding(t: &Tensor, mask: &Tensor) -> Tensor {
+    let len = mask.size()[1];
+    let rows: Vec<Tensor> = (0..mask.size()[0])
+        .map(|b| {
+            let pad = len - mask.get(b).sum(tch::Kind::Int64).int64_value(&[]);
+            t.get(b).roll([-pad], [0]).unsqueeze(0)
+        })
+        .collect();
+    Tensor::cat(&rows, 0)
+}
+
+/// Checks that the reference batch really has padding before real tokens (so that moving it to
+/// the right changes the attention path); panics otherwise.
+pub fn assert_left_padded(mask: &Tensor) {
+    let first = mask.narrow(1, 0, 1).sum(tch::Kind::Int64).int64_value(&[]);
+    assert!(
+        first < mask.size()[0],
+        "the reference batch has no left padding"
+    );
+}

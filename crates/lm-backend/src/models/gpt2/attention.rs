@@ -1,12 +1,14 @@
 //! GPT-2 causal self-attention with a KV cache, mirroring `GPT2Attention` in
 //! `transformers/models/gpt2/modeling_gpt2.py` (Radford et al. 2019; eager path: fused
 //! `c_attn` Conv1D, scores divided by `sqrt(head_dim)` when `scale_attn_weights` and by
-//! `layer_idx + 1` when `scale_attn_by_inverse_layer_idx`, softmax in float32, `c_proj`).
+//! `layer_idx + 1` when `scale_attn_by_inverse_layer_idx`, fused or eager as [`CausalMask`]
+//! picks, `c_proj`).
 
-use tch::{nn, Kind, Tensor};
+use tch::{nn, Tensor};
 
 use super::config::Gpt2Config;
 use super::conv1d::Conv1D;
+use crate::causal_attention::CausalMask;
 use crate::error::Result;
 use crate::kv_cache::KvCache;
 
@@ -48,7 +50,7 @@ impl Gpt2Attention {
     pub fn forward(
         &self,
         x: &Tensor,
-        bias: &Tensor,
+        mask: &CausalMask,
         cache: Option<(&mut KvCache, usize)>,
         train: bool,
     ) -> Result<Tensor> {
@@ -65,16 +67,8 @@ impl Gpt2Attention {
             Some((c, layer)) => c.append(layer, k, v)?,
             None => (k, v),
         };
-        let scores = q
-            .f_matmul(&k.f_transpose(-2, -1)?)?
-            .f_mul_scalar(self.scale)?
-            .f_add(bias)?;
-        let probs = scores
-            .f_softmax(-1, Kind::Float)?
-            .f_to_kind(q.kind())?
-            .f_dropout(self.attn_dropout, train)?;
-        let out = probs
-            .f_matmul(&v)?
+        let out = mask
+            .attend(&q, &k, &v, self.scale, self.attn_dropout, train)?
             .f_transpose(1, 2)?
             .f_contiguous()?
             .f_view([b, t, h])?;

@@ -17,7 +17,8 @@ pub use config::Gpt2Config;
 pub use conv1d::Conv1D;
 pub use mlp::Gpt2Mlp;
 
-use crate::attention_mask::{causal_bias, position_ids};
+use crate::attention_mask::position_ids;
+use crate::causal_attention::CausalMask;
 use crate::causal_lm::{CausalLm, LmInfo};
 use crate::error::{LmError, Result};
 use crate::kv_cache::KvCache;
@@ -55,13 +56,13 @@ impl Gpt2Block {
     fn forward(
         &self,
         x: &Tensor,
-        bias: &Tensor,
+        mask: &CausalMask,
         cache: Option<(&mut KvCache, usize)>,
         train: bool,
     ) -> Result<Tensor> {
         let attn = self
             .attn
-            .forward(&self.ln_1.forward(x), bias, cache, train)?;
+            .forward(&self.ln_1.forward(x), mask, cache, train)?;
         let x = x.f_add(&attn)?;
         let mlp = self.mlp.forward(&self.ln_2.forward(&x), train)?;
         Ok(x.f_add(&mlp)?)
@@ -236,10 +237,10 @@ impl CausalLm for Gpt2 {
         let mut x = tokens
             .f_add(&pos)?
             .f_dropout(self.cfg.embd_dropout, train)?;
-        let bias = causal_bias(attention_mask, new_len, x.kind())?;
+        let mask = CausalMask::new(attention_mask, new_len, x.kind())?;
         for (i, block) in self.h.iter().enumerate() {
             let c = cache.as_deref_mut().map(|c| (c, i));
-            x = block.forward(&x, &bias, c, train)?;
+            x = block.forward(&x, &mask, c, train)?;
         }
         Ok(self.ln_f.forward(&x))
     }

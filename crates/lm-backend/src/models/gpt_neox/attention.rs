@@ -1,10 +1,11 @@
 //! GPT-NeoX self-attention with partial rotary embeddings and a KV cache, mirroring
-//! `GPTNeoXAttention` in `transformers/models/gpt_neox/modeling_gpt_neox.py` (eager path:
-//! scores scaled by `head_dim^-0.5`, softmax in float32).
+//! `GPTNeoXAttention` in `transformers/models/gpt_neox/modeling_gpt_neox.py` (scores scaled by
+//! `head_dim^-0.5`; fused or eager as [`CausalMask`] picks).
 
-use tch::{nn, nn::Module, Kind, Tensor};
+use tch::{nn, nn::Module, Tensor};
 
 use super::config::GptNeoXConfig;
+use crate::causal_attention::CausalMask;
 use crate::error::Result;
 use crate::kv_cache::KvCache;
 use crate::rotary::Rotary;
@@ -41,7 +42,7 @@ impl GptNeoXAttention {
     pub fn forward(
         &self,
         x: &Tensor,
-        bias: &Tensor,
+        mask: &CausalMask,
         rotary: &Rotary,
         cos_sin: &(Tensor, Tensor),
         cache: Option<(&mut KvCache, usize)>,
@@ -62,16 +63,8 @@ impl GptNeoXAttention {
             None => (k, v.shallow_clone()),
         };
         let scale = (self.head_dim as f64).powf(-0.5);
-        let scores = q
-            .f_matmul(&k.f_transpose(-2, -1)?)?
-            .f_mul_scalar(scale)?
-            .f_add(bias)?;
-        let probs = scores
-            .f_softmax(-1, Kind::Float)?
-            .f_to_kind(q.kind())?
-            .f_dropout(self.dropout, train)?;
-        let out = probs
-            .f_matmul(&v)?
+        let out = mask
+            .attend(&q, &k, &v, scale, self.dropout, train)?
             .f_transpose(1, 2)?
             .f_contiguous()?
             .f_view([b, t, h])?;

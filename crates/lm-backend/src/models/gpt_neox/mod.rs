@@ -14,7 +14,8 @@ pub use attention::GptNeoXAttention;
 pub use config::GptNeoXConfig;
 pub use mlp::GptNeoXMlp;
 
-use crate::attention_mask::{causal_bias, position_ids};
+use crate::attention_mask::position_ids;
+use crate::causal_attention::CausalMask;
 use crate::causal_lm::{CausalLm, LmInfo};
 use crate::error::Result;
 use crate::kv_cache::KvCache;
@@ -61,7 +62,7 @@ impl GptNeoXLayer {
     fn forward(
         &self,
         x: &Tensor,
-        bias: &Tensor,
+        mask: &CausalMask,
         rotary: &Rotary,
         cos_sin: &(Tensor, Tensor),
         cache: Option<(&mut KvCache, usize)>,
@@ -71,7 +72,7 @@ impl GptNeoXLayer {
             .attention
             .forward(
                 &self.input_layernorm.forward(x),
-                bias,
+                mask,
                 rotary,
                 cos_sin,
                 cache,
@@ -236,10 +237,10 @@ impl CausalLm for GptNeoX {
         let kind = x.kind();
         let positions = position_ids(attention_mask, new_len)?;
         let cos_sin = self.rotary.cos_sin(&positions, kind)?;
-        let bias = causal_bias(attention_mask, new_len, kind)?;
+        let mask = CausalMask::new(attention_mask, new_len, kind)?;
         for (i, layer) in self.layers.iter().enumerate() {
             let c = cache.as_deref_mut().map(|c| (c, i));
-            x = layer.forward(&x, &bias, &self.rotary, &cos_sin, c, train)?;
+            x = layer.forward(&x, &mask, &self.rotary, &cos_sin, c, train)?;
         }
         Ok(self.final_layer_norm.forward(&x))
     }
