@@ -88,7 +88,8 @@ fn lm_reward_saved_here_loads_in_transformers_with_the_same_rewards() -> anyhow:
         let _g = tch::no_grad_guard();
         model.rewards(&prompts, &responses, false)?
     };
-    // The same left-padded batch the model built, for transformers.
+    // The same texts left-padded, for transformers (the model pads on the right and runs the
+    // fused attention path: its rewards must equal transformers' on the other padding side).
     let texts = irl_core::prompt_response_texts(&prompts, &responses)?;
     let refs: Vec<&str> = texts.iter().map(String::as_str).collect();
     let batch = Tokenizer::from_file(dir.join("tokenizer.json"))?
