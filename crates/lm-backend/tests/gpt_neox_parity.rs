@@ -141,6 +141,50 @@ fn teacher_forced_logprobs_match() -> anyhow::Result<()> {
     Ok(())
 }
 
+/// An unpadded row decoded one token at a time over the KV cache: the prefill takes the fused
+/// causal path and every step the fused path with no mask ([`CausalMask::Full`]); the logits
+/// match transformers' for that row.
+#[test]
+fn unpadded_row_decoded_step_by_step_matches_transformers() -> anyhow::Result<()> {
+    let model = GptNeoX::from_pretrained(fixture("gpt_neox_parallel"), Device::Cpu, Kind::Float)?;
+    let r = reference("gpt_neox_parallel")?;
+    let mask = &r["attention_mask"];
+    let len = mask.size()[1];
+    let row = (0..mask.size()[0])
+        .find(|&b| mask.get(b).sum(Kind::Int64).int64_value(&[]) == len)
+        .expect("the reference batch has an unpadded row");
+    let ids = r["input_ids"].narrow(0, row, 1);
+    let expected = r["logits"].narrow(0, row, 1);
+    let ones = Tensor::ones([1, len], (Kind::Int64, Device::Cpu));
+    assert!(matches!(
+        CausalMask::new(&ones, 1, Kind::Float)?,
+        CausalMask::Full
+    ));
+    let _g = tch::no_grad_guard();
+    let mut cache = lm_backend::KvCache::new(model.info().num_layers);
+    let prefill = len - 3;
+    let first = model.forward(
+        &ids.narrow(1, 0, prefill),
+        &ones.narrow(1, 0, prefill),
+        Some(&mut cache),
+        false,
+    )?;
+    let mut logits = vec![first.logits];
+    for t in prefill..len {
+        let step = model.forward(
+            &ids.narrow(1, t, 1),
+            &ones.narrow(1, 0, t + 1),
+            Some(&mut cache),
+            false,
+        )?;
+        logits.push(step.logits);
+    }
+    let got = Tensor::cat(&logits, 1).narrow(1, 0, len);
+    let d = max_abs_diff(&got, &expected);
+    assert!(d < TOL, "step-by-step logits differ by {d}");
+    Ok(())
+}
+
 #[test]
 fn tokenizer_matches_reference_ids() -> anyhow::Result<()> {
     let tok = Tokenizer::from_file(fixture("gpt_neox_parallel").join("tokenizer.json"))?;
