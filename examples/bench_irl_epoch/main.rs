@@ -48,6 +48,9 @@ struct Args {
     /// Tokens kept of `prompt + response` (left truncation), as in the pipeline.
     #[arg(long, default_value_t = 256)]
     max_length: usize,
+    /// Length-grouped training batches (`IrlTrainerConfig::group_by_length`; off in the pipeline).
+    #[arg(long)]
+    group_by_length: bool,
     /// Repetitions (the median is reported); each starts from the same initial weights.
     #[arg(long, default_value_t = 3)]
     reps: usize,
@@ -68,7 +71,8 @@ fn main() -> anyhow::Result<()> {
         .with_epochs(1)
         .with_batch_size(args.batch_size)
         .with_lr(args.lr)
-        .with_seed(args.seed);
+        .with_seed(args.seed)
+        .with_group_by_length(args.group_by_length);
     cfg.eval_batch_size = args.eval_batch_size;
     let trainer = IrlTrainer::new(cfg);
     let mut times = Vec::with_capacity(args.reps);
@@ -105,6 +109,7 @@ fn main() -> anyhow::Result<()> {
             "train_demonstrations": train.len(),
             "eval_demonstrations": eval.len(),
             "batch_size": args.batch_size,
+            "group_by_length": args.group_by_length,
             "steps": train.len().div_ceil(args.batch_size),
             "train_loss": last.train_loss,
             "eval_pairwise_accuracy": last

@@ -246,6 +246,8 @@ def main():
                     help="peer computes the vocabulary logits too, as the reference code did")
     ap.add_argument("--threads", type=int, default=0,
                     help="intra-op threads for both sides (0: torch's default, one per core)")
+    ap.add_argument("--group-by-length", action="store_true",
+                    help="irlhf groups its training batches by length (off in the pipeline)")
     ap.add_argument("--no-build", action="store_true", help="use the already built example")
     args = ap.parse_args()
     env = dict(os.environ)
@@ -278,13 +280,15 @@ def main():
                 [f"target/debug/examples/{EXAMPLE}", "--model-dir", str(model_dir),
                  "--train", str(tmp / "train.jsonl"), "--eval", str(tmp / "eval.jsonl"),
                  "--reps", str(args.reps), "--batch-size", str(args.batch_size),
-                 "--lr", str(args.lr), "--seed", str(args.seed)],
+                 "--lr", str(args.lr), "--seed", str(args.seed)]
+                + (["--group-by-length"] if args.group_by_length else []),
                 check=True, capture_output=True, text=True, env=env).stdout
             ours = json.loads(out.strip().splitlines()[-1])
             print(f"[{name}] irlhf {json.dumps(ours)}", flush=True)
             rows.append((name, peer, ours["irl_epoch"]))
     print(f"one IRL epoch: {args.train} train / {args.eval} held-out demonstrations; peer batch 2 (glued), "
-          f"irlhf batch {args.batch_size}; peer lm logits: {args.lm_logits}")
+          f"irlhf batch {args.batch_size}; peer lm logits: {args.lm_logits}; "
+          f"irlhf group by length: {args.group_by_length}")
     print(f"{'backbone':<12}{'peer (s)':>12}{'irlhf (s)':>12}{'peer/irlhf':>12}")
     for name, peer, ours in rows:
         print(f"{name:<12}{peer:>12.3f}{ours:>12.3f}{peer / ours:>12.2f}")

@@ -3,6 +3,7 @@
 pub mod demonstrations;
 pub mod error;
 pub mod evaluation;
+pub mod length_grouping;
 pub mod objectives;
 pub mod reward_model;
 pub mod reward_models;
@@ -16,6 +17,7 @@ pub use error::{IrlError, Result};
 pub use evaluation::{
     evaluate_reward, score_responses, true_reward_from_probability, true_rewards,
 };
+pub use length_grouping::{demonstration_length, length_grouped_order};
 pub use objectives::{
     objective_by_name, HingeMaxMargin, IrlObjective, Logistic, MaxEntropy, ObjectiveInputs,
     PaperMaxMargin,

@@ -21,6 +21,7 @@ use tracing::info;
 use crate::demonstrations::Demonstration;
 use crate::error::{IrlError, Result};
 use crate::evaluation::{agreement, score_responses, true_rewards};
+use crate::length_grouping::{demonstration_length, length_grouped_order};
 use crate::objectives::{IrlObjective, ObjectiveInputs};
 use crate::reward_model::{trainable_parameters, RewardModel};
 
@@ -56,6 +57,9 @@ pub struct IrlTrainerConfig {
     pub eval_batch_size: usize,
     /// What picks the best epoch.
     pub selection: Selection,
+    /// Batches of demonstrations of similar lengths, as `transformers`' `group_by_length`
+    /// ([`crate::length_grouping`]): less padding, a less random batch order. Off by default.
+    pub group_by_length: bool,
 }
 
 impl Default for IrlTrainerConfig {
@@ -71,6 +75,7 @@ impl Default for IrlTrainerConfig {
             seed: 0,
             eval_batch_size: 32,
             selection: Selection::PairwiseAccuracy,
+            group_by_length: false,
         }
     }
 }
@@ -94,6 +99,11 @@ impl IrlTrainerConfig {
     /// Sets the seed.
     pub fn with_seed(mut self, seed: u64) -> Self {
         self.seed = seed;
+        self
+    }
+    /// Groups training batches by length ([`IrlTrainerConfig::group_by_length`]).
+    pub fn with_group_by_length(mut self, on: bool) -> Self {
+        self.group_by_length = on;
         self
     }
     /// Sets the selection metric.
@@ -233,6 +243,7 @@ impl IrlTrainer {
             Some(t) if !eval.is_empty() => Some(true_rewards(t, eval)?),
             _ => None,
         };
+        let lengths: Vec<usize> = train.iter().map(demonstration_length).collect();
         for epoch in state.completed_epochs..self.cfg.epochs {
             let mut order: Vec<usize> = (0..train.len()).collect();
             order.shuffle(&mut ChaCha8Rng::seed_from_u64(
@@ -241,6 +252,9 @@ impl IrlTrainer {
                     .wrapping_mul(1_000_003)
                     .wrapping_add(epoch as u64),
             ));
+            if self.cfg.group_by_length {
+                order = length_grouped_order(&order, &lengths, self.cfg.batch_size);
+            }
             let mut total = 0.0;
             let mut batches = 0usize;
             for idx in order.chunks(self.cfg.batch_size) {

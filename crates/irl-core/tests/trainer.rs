@@ -349,3 +349,100 @@ fn held_out_loss_equals_the_objective_on_the_held_out_set() -> anyhow::Result<()
     assert!((got - direct).abs() < 1e-6, "{got} vs {direct}");
     Ok(())
 }
+
+/// A bag-of-words reward that records the prompts of every training call.
+struct Recording {
+    inner: BagOfWordsReward,
+    seen: std::sync::Mutex<Vec<Vec<String>>>,
+}
+
+impl RewardModel for Recording {
+    fn name(&self) -> &str {
+        "recording"
+    }
+    fn rewards(
+        &self,
+        prompts: &[&str],
+        responses: &[&str],
+        train: bool,
+    ) -> irl_core::Result<Tensor> {
+        if train {
+            let mut seen = self.seen.lock().expect("lock");
+            seen.push(prompts.iter().map(|p| p.to_string()).collect());
+        }
+        self.inner.rewards(prompts, responses, train)
+    }
+    fn var_store(&self) -> Option<&tch::nn::VarStore> {
+        self.inner.var_store()
+    }
+    fn device(&self) -> Device {
+        Device::Cpu
+    }
+    fn save(&self, dir: &std::path::Path) -> irl_core::Result<()> {
+        self.inner.save(dir)
+    }
+    fn load(&mut self, dir: &std::path::Path) -> irl_core::Result<()> {
+        self.inner.load(dir)
+    }
+}
+
+/// The demonstration indices of each training step, in order (each call's first `batch`
+/// prompts are the experts').
+fn batches_seen(train: &[Demonstration], cfg: IrlTrainerConfig) -> anyhow::Result<Vec<Vec<usize>>> {
+    let batch = cfg.batch_size;
+    let mut model = Recording {
+        inner: bow(train)?,
+        seen: Default::default(),
+    };
+    IrlTrainer::new(cfg).train(&mut model, &Logistic, train, &[], None, None, |_| {})?;
+    let seen = model.seen.into_inner().expect("lock");
+    Ok(seen
+        .iter()
+        .map(|prompts| {
+            let n = prompts.len() / 3; // expert + 2 baselines each
+            assert!(n <= batch);
+            prompts[..n]
+                .iter()
+                .map(|p| {
+                    train
+                        .iter()
+                        .position(|d| &d.prompt == p)
+                        .expect("known prompt")
+                })
+                .collect()
+        })
+        .collect())
+}
+
+#[test]
+fn group_by_length_regroups_the_shuffled_order_of_each_epoch() -> anyhow::Result<()> {
+    // Prompts of varied lengths ("comment 7: " ... with padding words), 40 demonstrations.
+    let mut train = demos(40, 0);
+    for (i, d) in train.iter_mut().enumerate() {
+        d.prompt = format!("{}{}", "word ".repeat((i * 7) % 11), d.prompt);
+    }
+    let cfg = IrlTrainerConfig::default()
+        .with_epochs(2)
+        .with_batch_size(4);
+    let plain = batches_seen(&train, cfg.clone())?;
+    let grouped = batches_seen(&train, cfg.with_group_by_length(true))?;
+    assert_eq!(plain.len(), 20);
+    assert_eq!(grouped.len(), 20);
+    let lengths: Vec<usize> = train.iter().map(irl_core::demonstration_length).collect();
+    for epoch in 0..2 {
+        let shuffled: Vec<usize> = plain[epoch * 10..(epoch + 1) * 10].concat();
+        let expected = irl_core::length_grouped_order(&shuffled, &lengths, 4);
+        let got: Vec<usize> = grouped[epoch * 10..(epoch + 1) * 10].concat();
+        assert_eq!(got, expected, "epoch {epoch}");
+        assert_ne!(got, shuffled);
+    }
+    // Less padding: the sum over batches of the longest demonstration times the batch size.
+    let padded = |batches: &[Vec<usize>]| -> usize {
+        batches
+            .iter()
+            .map(|b| b.iter().map(|&i| lengths[i]).max().unwrap_or(0) * b.len())
+            .sum()
+    };
+    assert!(padded(&grouped) < padded(&plain));
+    Ok(())
+}
