@@ -54,6 +54,11 @@ struct Args {
     /// Repetitions (the median is reported); each starts from the same initial weights.
     #[arg(long, default_value_t = 3)]
     reps: usize,
+    /// Paced by the peer script: one epoch per line read on stdin (until it closes), each
+    /// answered with a JSON line of its seconds, so that the two sides alternate and a noisy
+    /// stretch of the machine hits both; `--reps` is ignored.
+    #[arg(long)]
+    paced: bool,
 }
 
 fn median(mut xs: Vec<f64>) -> f64 {
@@ -75,9 +80,8 @@ fn main() -> anyhow::Result<()> {
         .with_group_by_length(args.group_by_length);
     cfg.eval_batch_size = args.eval_batch_size;
     let trainer = IrlTrainer::new(cfg);
-    let mut times = Vec::with_capacity(args.reps);
-    let mut last = None;
-    for _ in 0..args.reps {
+    // One epoch from the same initial weights: (seconds, its report).
+    let epoch = || -> anyhow::Result<(f64, Option<irl_core::EpochReport>)> {
         // Model construction is outside the timing, as on the Python side.
         let mut model = lm_backend::with_global_seed(args.seed as i64, || -> anyhow::Result<_> {
             let backbone = load_causal_lm(&args.model_dir, device, Kind::Float)?;
@@ -97,8 +101,26 @@ fn main() -> anyhow::Result<()> {
             None,
             |_| {},
         )?;
-        times.push(t.elapsed().as_secs_f64());
-        last = report.epochs.into_iter().last();
+        Ok((t.elapsed().as_secs_f64(), report.epochs.into_iter().last()))
+    };
+    let mut times = Vec::new();
+    let mut last = None;
+    if args.paced {
+        for line in std::io::stdin().lines() {
+            line?;
+            let (secs, report) = epoch()?;
+            println!("{}", serde_json::json!({ "irl_epoch": secs }));
+            std::io::Write::flush(&mut std::io::stdout())?;
+            times.push(secs);
+            last = report;
+        }
+        anyhow::ensure!(!times.is_empty(), "--paced: no epoch was asked for");
+    } else {
+        for _ in 0..args.reps {
+            let (secs, report) = epoch()?;
+            times.push(secs);
+            last = report;
+        }
     }
     let last = last.ok_or_else(|| anyhow::anyhow!("the trainer reported no epoch"))?;
     println!(

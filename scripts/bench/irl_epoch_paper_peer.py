@@ -1,6 +1,9 @@
 """One IRL epoch (training + held-out evaluation): the paper's procedure in PyTorch/transformers
 vs irlhf's IrlTrainer (examples/bench_irl_epoch), on the same backbone and the same
-demonstration files, in one run. Prints medians and the ratio peer / irlhf (> 1: irlhf faster).
+demonstration files, in one run. The two sides take turns epoch by epoch (irlhf's example paced
+over a pipe, the order of each pair swapped every other time, one untimed warm-up pair), so that
+a noisy stretch of the machine hits both. Prints each side's median, their ratio peer / irlhf
+(> 1: irlhf faster) and the median of the per-pair ratios.
 
 The paper is arXiv 2410.12491 (Joselowitz et al.); what its reference code does is summarised in
 ../shared/paper.md ("IRL" and "Known defects"). The peer below follows that procedure:
@@ -51,7 +54,7 @@ Run from the repo root (pins in scripts/fixtures/requirements.txt; builds the Ru
 the dev profile first, like compare_peers.py):
     HF_HUB_OFFLINE=1 .venv-fixtures/bin/python scripts/bench/irl_epoch_paper_peer.py
     HF_HUB_OFFLINE=1 .venv-fixtures/bin/python scripts/bench/irl_epoch_paper_peer.py \
-        --backbones pythia70m --train 64 --eval 16 --reps 3
+        --backbones pythia70m --train 64 --eval 16 --reps 3 --warmup 0
 """
 import argparse
 import importlib
@@ -214,20 +217,50 @@ def evaluate(model, tok, texts) -> dict:
     }
 
 
-def peer_epochs(model_dir: Path, train, held_out, reps: int, lr: float, seed: int, lm_logits: bool):
+def peer_epoch(model_dir: Path, tok, train, texts, lr: float, seed: int, lm_logits: bool):
+    """One timed epoch from the same initial weights: (seconds, its last numbers)."""
+    torch.manual_seed(seed)
+    model = PaperRewardModel(model_dir, lm_logits).requires_grad_()
+    opt = torch.optim.Adam(model.parameters(), lr=lr)
+    t0 = time.perf_counter()
+    loss = train_epoch(model, opt, tok, train)
+    metrics = evaluate(model, tok, texts)
+    return time.perf_counter() - t0, {"train_loss": loss, **metrics}
+
+
+def alternate(model_dir: Path, train, held_out, ours_cmd: list, env: dict, args):
+    """Peer and irlhf epochs in turn (irlhf paced over a pipe: `--paced`), the order of each
+    pair swapped every other time, so that a noisy stretch of the machine hits both sides.
+    `--warmup` pairs first, not timed. Returns [(peer s, irlhf s)], the peer's last numbers,
+    and irlhf's summary line."""
     tok = AutoTokenizer.from_pretrained(model_dir)
     texts = [d["prompt"] + r for d in held_out for r in [d["expert"], *d["baselines"]]]
-    times, last = [], None
-    for _ in range(reps):
-        torch.manual_seed(seed)
-        model = PaperRewardModel(model_dir, lm_logits).requires_grad_()
-        opt = torch.optim.Adam(model.parameters(), lr=lr)
-        t0 = time.perf_counter()
-        loss = train_epoch(model, opt, tok, train)
-        metrics = evaluate(model, tok, texts)
-        times.append(time.perf_counter() - t0)
-        last = {"train_loss": loss, **metrics}
-    return times, last
+    proc = subprocess.Popen(ours_cmd + ["--paced"], stdin=subprocess.PIPE, stdout=subprocess.PIPE,
+                            text=True, env=env)
+
+    def ours() -> float:
+        proc.stdin.write("epoch\n")
+        proc.stdin.flush()
+        line = proc.stdout.readline()
+        if not line:
+            sys.exit(f"{ours_cmd[0]} stopped (exit {proc.wait()})")
+        return json.loads(line)["irl_epoch"]
+
+    pairs, last = [], None
+    for i in range(args.warmup + args.reps):
+        if i % 2 == 0:
+            tp, last = peer_epoch(model_dir, tok, train, texts, args.lr, args.seed, args.lm_logits)
+            to = ours()
+        else:
+            to = ours()
+            tp, last = peer_epoch(model_dir, tok, train, texts, args.lr, args.seed, args.lm_logits)
+        if i >= args.warmup:
+            pairs.append((tp, to))
+    proc.stdin.close()
+    summary = proc.stdout.read().strip().splitlines()[-1]
+    if proc.wait() != 0:
+        sys.exit(f"{ours_cmd[0]} failed")
+    return pairs, last, json.loads(summary)
 
 
 # ----------------------------------------------------------------------------------------------
@@ -238,7 +271,8 @@ def main():
     ap.add_argument("--backbones", default="tiny", help="comma-separated: tiny, pythia70m")
     ap.add_argument("--train", type=int, default=256, help="training demonstrations")
     ap.add_argument("--eval", type=int, default=64, help="held-out demonstrations")
-    ap.add_argument("--reps", type=int, default=3)
+    ap.add_argument("--reps", type=int, default=5, help="timed pairs of epochs (peer, irlhf)")
+    ap.add_argument("--warmup", type=int, default=1, help="untimed pairs first")
     ap.add_argument("--lr", type=float, default=1e-4)
     ap.add_argument("--seed", type=int, default=0)
     ap.add_argument("--batch-size", type=int, default=16, help="irlhf's batch (demonstrations)")
@@ -272,26 +306,26 @@ def main():
                 model_dir = pythia70m_shaped(tmp / "pythia70m", args.seed)
             else:
                 sys.exit(f"unknown backbone {name!r} (tiny, pythia70m)")
-            times, last = peer_epochs(model_dir, train, held_out, args.reps, args.lr, args.seed, args.lm_logits)
-            peer = statistics.median(times)
-            print(f"[{name}] peer times {['%.3f' % t for t in times]}; last epoch {json.dumps(last)}",
+            ours_cmd = ([f"target/debug/examples/{EXAMPLE}", "--model-dir", str(model_dir),
+                         "--train", str(tmp / "train.jsonl"), "--eval", str(tmp / "eval.jsonl"),
+                         "--batch-size", str(args.batch_size), "--lr", str(args.lr),
+                         "--seed", str(args.seed)]
+                        + (["--group-by-length"] if args.group_by_length else []))
+            pairs, last, summary = alternate(model_dir, train, held_out, ours_cmd, env, args)
+            print(f"[{name}] (peer s, irlhf s) pairs: {[('%.3f' % p, '%.3f' % o) for p, o in pairs]}",
                   flush=True)
-            out = subprocess.run(
-                [f"target/debug/examples/{EXAMPLE}", "--model-dir", str(model_dir),
-                 "--train", str(tmp / "train.jsonl"), "--eval", str(tmp / "eval.jsonl"),
-                 "--reps", str(args.reps), "--batch-size", str(args.batch_size),
-                 "--lr", str(args.lr), "--seed", str(args.seed)]
-                + (["--group-by-length"] if args.group_by_length else []),
-                check=True, capture_output=True, text=True, env=env).stdout
-            ours = json.loads(out.strip().splitlines()[-1])
-            print(f"[{name}] irlhf {json.dumps(ours)}", flush=True)
-            rows.append((name, peer, ours["irl_epoch"]))
+            print(f"[{name}] peer's last epoch: {json.dumps(last)}", flush=True)
+            print(f"[{name}] irlhf: {json.dumps(summary)}", flush=True)
+            peer = statistics.median(p for p, _ in pairs)
+            ours = statistics.median(o for _, o in pairs)
+            pair_ratio = statistics.median(p / o for p, o in pairs)
+            rows.append((name, peer, ours, pair_ratio))
     print(f"one IRL epoch: {args.train} train / {args.eval} held-out demonstrations; peer batch 2 (glued), "
           f"irlhf batch {args.batch_size}; peer lm logits: {args.lm_logits}; "
-          f"irlhf group by length: {args.group_by_length}")
-    print(f"{'backbone':<12}{'peer (s)':>12}{'irlhf (s)':>12}{'peer/irlhf':>12}")
-    for name, peer, ours in rows:
-        print(f"{name:<12}{peer:>12.3f}{ours:>12.3f}{peer / ours:>12.2f}")
+          f"irlhf group by length: {args.group_by_length}; sides alternated, {args.warmup} warm-up pair(s)")
+    print(f"{'backbone':<12}{'peer (s)':>12}{'irlhf (s)':>12}{'peer/irlhf':>12}{'pairs median':>14}")
+    for name, peer, ours, pair_ratio in rows:
+        print(f"{name:<12}{peer:>12.3f}{ours:>12.3f}{peer / ours:>12.2f}{pair_ratio:>14.2f}")
     print(f"torch threads: {torch.get_num_threads()}; python {sys.version.split()[0]}; "
           f"torch {torch.__version__}; reps {args.reps} (medians)")
 

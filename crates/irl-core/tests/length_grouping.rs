@@ -11,7 +11,7 @@ fn grouped_orders_equal_transformers() -> anyhow::Result<()> {
     let cases = fixture["cases"]
         .as_array()
         .ok_or_else(|| anyhow::anyhow!("no cases"))?;
-    assert_eq!(cases.len(), 5);
+    assert_eq!(cases.len(), 6);
     let list = |v: &serde_json::Value| -> Vec<usize> {
         v.as_array()
             .map(|a| {

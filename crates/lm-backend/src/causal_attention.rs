@@ -11,13 +11,38 @@
 //!
 //! Every real token's output is the same on all paths (to float rounding). A padding position
 //! after the last real token attends causally to the tokens before it on the fused path, and
-//! only to real tokens on the eager one: its output differs, and nothing reads it (logits,
-//! log-probs, values and rewards are read at real positions).
+//! only to real tokens on the eager one (as in `transformers`): its output differs. Logits,
+//! log-probs, values and rewards are read at real positions; code that reads a padding position
+//! on purpose (`rlhf-ppo`'s trlx-compatible mode) runs under [`with_eager_attention`], as
+//! PyTorch code picks its attention kernels with `torch.nn.attention.sdpa_kernel`.
+//!
+//! The choice reads the mask once per forward pass (on CUDA, one device synchronisation; the
+//! generation loop synchronises every step anyway).
+
+use std::cell::Cell;
 
 use tch::{Kind, Tensor};
 
 use crate::attention_mask::causal_bias;
-use crate::error::Result;
+use crate::error::{LmError, Result};
+
+thread_local! {
+    static EAGER_ONLY: Cell<bool> = const { Cell::new(false) };
+}
+
+/// Runs `f` with every decoder forward pass on this thread on the eager additive-bias path,
+/// whose outputs at padding positions equal `transformers`' (restored afterwards, also when
+/// `f` panics).
+pub fn with_eager_attention<T>(f: impl FnOnce() -> T) -> T {
+    struct Restore(bool);
+    impl Drop for Restore {
+        fn drop(&mut self) {
+            EAGER_ONLY.with(|e| e.set(self.0));
+        }
+    }
+    let _restore = Restore(EAGER_ONLY.with(|e| e.replace(true)));
+    f()
+}
 
 /// How the queries of one forward pass see the keys.
 #[derive(Debug)]
@@ -31,12 +56,25 @@ pub enum CausalMask {
 }
 
 impl CausalMask {
-    /// The mask for `new_len` new tokens given the padding mask `[batch, total_len]` (1 = real)
-    /// of the past and new tokens together; `kind` is the dtype of the scores for the bias.
-    pub fn new(attention_mask: &Tensor, new_len: i64, kind: Kind) -> Result<Self> {
+    /// The mask for `new_len` new tokens after `past` cached ones, given the padding mask
+    /// `[batch, past + new_len]` (1 = real) of both; `kind` is the dtype of the scores for the
+    /// bias.
+    pub fn new(attention_mask: &Tensor, new_len: i64, past: i64, kind: Kind) -> Result<Self> {
         let (_, total) = attention_mask.size2()?;
+        if past + new_len != total {
+            return Err(LmError::InvalidArgument(format!(
+                "attention mask covers {total} positions, but {past} are cached and {new_len} new"
+            )));
+        }
+        if EAGER_ONLY.with(Cell::get) {
+            return Ok(CausalMask::Bias(causal_bias(
+                attention_mask,
+                new_len,
+                kind,
+            )?));
+        }
         let real = attention_mask.f_ne(0)?.f_to_kind(Kind::Int8)?;
-        if total == new_len {
+        if past == 0 {
             let padding_before_real = total > 1
                 && bool::try_from(
                     real.f_narrow(1, 1, total - 1)?
@@ -116,10 +154,12 @@ mod tests {
 
     #[test]
     fn picks_the_fused_path_only_where_it_is_exact() -> Result<()> {
-        let pick = |rows: &[&[i64]], new_len| -> Result<&'static str> {
+        let pick = |rows: &[&[i64]], new_len: i64| -> Result<&'static str> {
+            let past = rows[0].len() as i64 - new_len;
             Ok(kind_of(&CausalMask::new(
                 &mask(rows),
                 new_len,
+                past,
                 Kind::Float,
             )?))
         };
@@ -130,6 +170,14 @@ mod tests {
         assert_eq!(pick(&[&[1, 1, 1]], 1)?, "full");
         assert_eq!(pick(&[&[0, 1, 1]], 1)?, "bias");
         assert_eq!(pick(&[&[1, 1, 1]], 2)?, "bias");
+        with_eager_attention(|| -> Result<()> {
+            assert_eq!(pick(&[&[1, 1, 0], &[1, 1, 1]], 3)?, "bias");
+            assert_eq!(pick(&[&[1, 1, 1]], 1)?, "bias");
+            Ok(())
+        })?;
+        assert_eq!(pick(&[&[1, 1, 0], &[1, 1, 1]], 3)?, "causal");
+        let err = CausalMask::new(&mask(&[&[1, 1, 1]]), 3, 2, Kind::Float);
+        assert!(err.is_err(), "a mask shorter than past + new is refused");
         Ok(())
     }
 
@@ -145,7 +193,7 @@ mod tests {
         let k = Tensor::randn([2, 3, 5, 4], opts).set_requires_grad(true);
         let v = Tensor::randn([2, 3, 5, 4], opts).set_requires_grad(true);
         let eager = CausalMask::Bias(causal_bias(&padding, 5, Kind::Float)?);
-        let fused = CausalMask::new(&padding, 5, Kind::Float)?;
+        let fused = CausalMask::new(&padding, 5, 0, Kind::Float)?;
         assert_eq!(kind_of(&fused), "causal");
         let mut grads = Vec::new();
         let mut outs = Vec::new();
@@ -162,7 +210,7 @@ mod tests {
 
         let all_real = mask(&[&[1, 1, 1, 1, 1], &[1, 1, 1, 1, 1]]);
         let one = q.narrow(2, 4, 1);
-        let full = CausalMask::new(&all_real, 1, Kind::Float)?;
+        let full = CausalMask::new(&all_real, 1, 4, Kind::Float)?;
         assert_eq!(kind_of(&full), "full");
         let bias = CausalMask::Bias(causal_bias(&all_real, 1, Kind::Float)?);
         let a = full.attend(&one, &k, &v, 0.5, 0.0, false)?;

@@ -29,7 +29,7 @@ pub mod vocab_projection;
 pub mod weights;
 
 pub use auto::{load_causal_lm, load_sequence_classifier};
-pub use causal_attention::CausalMask;
+pub use causal_attention::{with_eager_attention, CausalMask};
 pub use causal_lm::{freeze_all_but_top_layers, trainable_parameters, CausalLm, LmInfo, LmOutput};
 pub use device::{cuda_device_count, DeviceChoice};
 pub use encoder::{freeze_encoder_all_but_top_layers, EncoderInfo, TextEncoder};

@@ -37,7 +37,7 @@ fn check_forward_right_padded(model_dir: &str) -> anyhow::Result<()> {
     assert_left_padded(left_mask);
     let ids = left_to_right_padding(&r["input_ids"], left_mask);
     let mask = left_to_right_padding(left_mask, left_mask);
-    let picked = CausalMask::new(&mask, mask.size()[1], Kind::Float)?;
+    let picked = CausalMask::new(&mask, mask.size()[1], 0, Kind::Float)?;
     assert!(matches!(picked, CausalMask::Causal), "{picked:?}");
     let out = {
         let _g = tch::no_grad_guard();
@@ -157,7 +157,7 @@ fn unpadded_row_decoded_step_by_step_matches_transformers() -> anyhow::Result<()
     let expected = r["logits"].narrow(0, row, 1);
     let ones = Tensor::ones([1, len], (Kind::Int64, Device::Cpu));
     assert!(matches!(
-        CausalMask::new(&ones, 1, Kind::Float)?,
+        CausalMask::new(&ones, 1, len - 1, Kind::Float)?,
         CausalMask::Full
     ));
     let _g = tch::no_grad_guard();

@@ -19,7 +19,7 @@ use serde::{Deserialize, Serialize};
 use tch::{Device, Kind, Tensor};
 use tracing::{debug_span, info};
 
-use crate::config::PpoConfig;
+use crate::config::{PpoConfig, PpoMode};
 use crate::error::{PpoError, Result};
 use crate::gae::{gae, whiten};
 use crate::kl_controller::{mean_sequence_kl, KlController};
@@ -316,6 +316,16 @@ impl PpoTrainer {
     /// One iteration: rollouts, scoring, advantages, `ppo_epochs` of minibatch updates, and the
     /// KL-controller update.
     pub fn step(&mut self) -> Result<IterationStats> {
+        if self.cfg.mode == PpoMode::TrlxCompat {
+            // trlx reads the value one step past a response's last token, a padding position;
+            // only the eager attention path gives it transformers' value there.
+            lm_backend::with_eager_attention(|| self.run_iteration())
+        } else {
+            self.run_iteration()
+        }
+    }
+
+    fn run_iteration(&mut self) -> Result<IterationStats> {
         let iteration = self.state.iteration + 1;
         let _span = debug_span!("ppo_iteration", iteration).entered();
         let mut timings = Timings::default();

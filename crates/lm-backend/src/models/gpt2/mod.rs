@@ -237,7 +237,8 @@ impl CausalLm for Gpt2 {
         let mut x = tokens
             .f_add(&pos)?
             .f_dropout(self.cfg.embd_dropout, train)?;
-        let mask = CausalMask::new(attention_mask, new_len, x.kind())?;
+        let past = cache.as_deref().map_or(0, KvCache::seq_len);
+        let mask = CausalMask::new(attention_mask, new_len, past, x.kind())?;
         for (i, block) in self.h.iter().enumerate() {
             let c = cache.as_deref_mut().map(|c| (c, i));
             x = block.forward(&x, &mask, c, train)?;

@@ -237,7 +237,8 @@ impl CausalLm for GptNeoX {
         let kind = x.kind();
         let positions = position_ids(attention_mask, new_len)?;
         let cos_sin = self.rotary.cos_sin(&positions, kind)?;
-        let mask = CausalMask::new(attention_mask, new_len, kind)?;
+        let past = cache.as_deref().map_or(0, KvCache::seq_len);
+        let mask = CausalMask::new(attention_mask, new_len, past, kind)?;
         for (i, layer) in self.layers.iter().enumerate() {
             let c = cache.as_deref_mut().map(|c| (c, i));
             x = layer.forward(&x, &mask, &self.rotary, &cos_sin, c, train)?;
