@@ -38,6 +38,21 @@ pub fn causal_bias(attention_mask: &Tensor, new_len: i64, kind: Kind) -> Result<
     Ok(zeros.f_where_self(&allowed, &mins)?)
 }
 
+/// Additive bias `[batch, 1, 1, len]` for one query per row, at position `last[b]` (`[batch]`):
+/// 0 on the real keys at or before it, the dtype's most negative finite value elsewhere.
+pub fn last_query_bias(attention_mask: &Tensor, last: &Tensor, kind: Kind) -> Result<Tensor> {
+    let device = attention_mask.device();
+    let (b, len) = attention_mask.size2()?;
+    let k = Tensor::f_arange(len, (Kind::Int64, device))?.f_unsqueeze(0)?;
+    let visible = k
+        .f_le_tensor(&last.f_unsqueeze(1)?)?
+        .f_logical_and(&attention_mask.f_ne(0)?)?
+        .f_view([b, 1, 1, len])?;
+    let zeros = Tensor::f_zeros([1], (kind, device))?;
+    let mins = Tensor::f_full([1], min_value(kind), (kind, device))?;
+    Ok(zeros.f_where_self(&visible, &mins)?)
+}
+
 /// Additive bias `[batch, 1, 1, len]` for a bidirectional encoder: 0 on real tokens, the
 /// dtype's most negative finite value on padding.
 pub fn padding_bias(attention_mask: &Tensor, kind: Kind) -> Result<Tensor> {

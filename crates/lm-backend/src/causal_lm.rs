@@ -111,6 +111,22 @@ pub trait CausalLm: Send {
         )))
     }
 
+    /// Final hidden states at each row's last real token, `[batch, hidden]` (no cache): what
+    /// [`last_token_hidden`](crate::last_token_hidden) reads from
+    /// [`CausalLm::forward_hidden`], all a reward or classification head on the last token
+    /// needs. GPT-NeoX and GPT-2 skip the work no other output needs: in the last layer only
+    /// the last token's query, attention and MLP run (every position's keys and values still
+    /// do). With dropout the draws differ from the full pass (same distribution).
+    fn forward_last_hidden(
+        &self,
+        input_ids: &Tensor,
+        attention_mask: &Tensor,
+        train: bool,
+    ) -> Result<Tensor> {
+        let hidden = self.forward_hidden(input_ids, attention_mask, None, train)?;
+        crate::heads::last_token_hidden(&hidden, attention_mask)
+    }
+
     /// Logits and hidden states in one call.
     fn forward(
         &self,

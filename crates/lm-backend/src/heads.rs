@@ -57,10 +57,14 @@ impl ScalarHead {
 /// The hidden state of each row's last real token: `[batch, hidden]` from `[batch, len, hidden]`
 /// and a padding mask `[batch, len]` (left or right padding).
 pub fn last_token_hidden(hidden: &Tensor, attention_mask: &Tensor) -> Result<Tensor> {
-    let idx = last_token_index(attention_mask)?;
-    let h = hidden.size()[2];
-    let gather_idx = idx.f_view([-1, 1, 1])?.f_expand([-1, 1, h], false)?;
-    Ok(hidden.f_gather(1, &gather_idx, false)?.f_squeeze_dim(1)?)
+    last_token_rows(hidden, &last_token_index(attention_mask)?)
+}
+
+/// Rows `x[b, last[b], :]` of `x` `[batch, len, hidden]`: `[batch, hidden]`.
+pub fn last_token_rows(x: &Tensor, last: &Tensor) -> Result<Tensor> {
+    let h = x.size()[2];
+    let idx = last.f_view([-1, 1, 1])?.f_expand([-1, 1, h], false)?;
+    Ok(x.f_gather(1, &idx, false)?.f_squeeze_dim(1)?)
 }
 
 /// Index of each row's last real token `[batch]` (0 for an all-padding row).

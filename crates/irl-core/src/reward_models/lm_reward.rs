@@ -5,9 +5,7 @@
 
 use std::path::Path;
 
-use lm_backend::{
-    freeze_all_but_top_layers, last_token_hidden, CausalLm, ScalarHead, Side, Tokenizer,
-};
+use lm_backend::{freeze_all_but_top_layers, CausalLm, ScalarHead, Side, Tokenizer};
 use tch::{Device, Kind, Tensor};
 
 use crate::error::Result;
@@ -69,10 +67,11 @@ impl RewardModel for LmReward {
         let texts = prompt_response_texts(prompts, responses)?;
         let refs: Vec<&str> = texts.iter().map(String::as_str).collect();
         let batch = self.tokenizer.encode_batch(&refs, self.device)?;
-        let hidden =
+        // Only the last real token's final hidden state is read: the backbone skips the last
+        // layer's work for every other position.
+        let last =
             self.backbone
-                .forward_hidden(&batch.input_ids, &batch.attention_mask, None, train)?;
-        let last = last_token_hidden(&hidden, &batch.attention_mask)?;
+                .forward_last_hidden(&batch.input_ids, &batch.attention_mask, train)?;
         Ok(self
             .head
             .forward(&last)?

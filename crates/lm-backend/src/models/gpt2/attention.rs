@@ -8,6 +8,7 @@ use tch::{nn, Tensor};
 
 use super::config::Gpt2Config;
 use super::conv1d::Conv1D;
+use crate::attention_mask::last_query_bias;
 use crate::causal_attention::CausalMask;
 use crate::error::Result;
 use crate::kv_cache::KvCache;
@@ -72,6 +73,41 @@ impl Gpt2Attention {
             .f_transpose(1, 2)?
             .f_contiguous()?
             .f_view([b, t, h])?;
+        Ok(self
+            .c_proj
+            .forward(&out)?
+            .f_dropout(self.resid_dropout, train)?)
+    }
+
+    /// The attention output `[batch, hidden]` (after `c_proj` and residual dropout) of one
+    /// query per row, at position `last[b]` (`[batch]`), over the real keys at or before it;
+    /// `x` `[batch, len, hidden]`, no cache.
+    pub fn forward_last(
+        &self,
+        x: &Tensor,
+        last: &Tensor,
+        attention_mask: &Tensor,
+        train: bool,
+    ) -> Result<Tensor> {
+        let (b, t, h) = x.size3()?;
+        let qkv = self.c_attn.forward(x)?;
+        let heads = |part: &Tensor| -> Result<Tensor> {
+            Ok(part
+                .f_view([b, t, self.num_heads, self.head_dim])?
+                .f_transpose(1, 2)?)
+        };
+        let parts = qkv.f_split(h, -1)?;
+        let q_last = crate::heads::last_token_rows(&parts[0], last)?.f_view([
+            b,
+            self.num_heads,
+            1,
+            self.head_dim,
+        ])?;
+        let (k, v) = (heads(&parts[1])?, heads(&parts[2])?);
+        let bias = last_query_bias(attention_mask, last, q_last.kind())?;
+        let out = CausalMask::Bias(bias)
+            .attend(&q_last, &k, &v, self.scale, self.attn_dropout, train)?
+            .f_reshape([b, h])?;
         Ok(self
             .c_proj
             .forward(&out)?

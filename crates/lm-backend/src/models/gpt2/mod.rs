@@ -67,6 +67,22 @@ impl Gpt2Block {
         let mlp = self.mlp.forward(&self.ln_2.forward(&x), train)?;
         Ok(x.f_add(&mlp)?)
     }
+
+    /// The block's output `[batch, hidden]` at position `last[b]` of each row only (no cache).
+    fn forward_last(
+        &self,
+        x: &Tensor,
+        last: &Tensor,
+        attention_mask: &Tensor,
+        train: bool,
+    ) -> Result<Tensor> {
+        let attn = self
+            .attn
+            .forward_last(&self.ln_1.forward(x), last, attention_mask, train)?;
+        let x = crate::heads::last_token_rows(x, last)?.f_add(&attn)?;
+        let mlp = self.mlp.forward(&self.ln_2.forward(&x), train)?;
+        Ok(x.f_add(&mlp)?)
+    }
 }
 
 /// `GPT2LMHeadModel`.
@@ -221,6 +237,33 @@ impl CausalLm for Gpt2 {
 
     fn input_embedding_weight(&self) -> Option<&Tensor> {
         Some(&self.wte)
+    }
+
+    fn forward_last_hidden(
+        &self,
+        input_ids: &Tensor,
+        attention_mask: &Tensor,
+        train: bool,
+    ) -> Result<Tensor> {
+        let Some((top, below)) = self.h.split_last() else {
+            let hidden = self.forward_hidden(input_ids, attention_mask, None, train)?;
+            return crate::heads::last_token_hidden(&hidden, attention_mask);
+        };
+        let new_len = input_ids.size2()?.1;
+        let positions = position_ids(attention_mask, new_len)?;
+        self.check_positions(&positions, attention_mask.size2()?.1)?;
+        let tokens = Tensor::f_embedding(&self.wte, input_ids, -1, false, false)?;
+        let pos = Tensor::f_embedding(&self.wpe, &positions, -1, false, false)?;
+        let mut x = tokens
+            .f_add(&pos)?
+            .f_dropout(self.cfg.embd_dropout, train)?;
+        let mask = CausalMask::new(attention_mask, new_len, 0, x.kind())?;
+        for block in below {
+            x = block.forward(&x, &mask, None, train)?;
+        }
+        let last = crate::heads::last_token_index(attention_mask)?;
+        let x = top.forward_last(&x, &last, attention_mask, train)?;
+        Ok(self.ln_f.forward(&x))
     }
 
     fn forward_hidden_from_embeds(

@@ -18,6 +18,7 @@ use crate::attention_mask::position_ids;
 use crate::causal_attention::CausalMask;
 use crate::causal_lm::{CausalLm, LmInfo};
 use crate::error::Result;
+use crate::heads::{last_token_hidden, last_token_index};
 use crate::kv_cache::KvCache;
 use crate::model_dir::ModelDir;
 use crate::rotary::Rotary;
@@ -83,6 +84,46 @@ impl GptNeoXLayer {
             let mlp = self
                 .mlp
                 .forward(&self.post_attention_layernorm.forward(x))
+                .f_dropout(self.hidden_dropout, train)?;
+            Ok(x.f_add(&attn)?.f_add(&mlp)?)
+        } else {
+            let x = x.f_add(&attn)?;
+            let mlp = self
+                .mlp
+                .forward(&self.post_attention_layernorm.forward(&x))
+                .f_dropout(self.hidden_dropout, train)?;
+            Ok(x.f_add(&mlp)?)
+        }
+    }
+}
+
+impl GptNeoXLayer {
+    /// The layer's output `[batch, hidden]` at position `last[b]` of each row only (no cache).
+    fn forward_last(
+        &self,
+        x: &Tensor,
+        last: &Tensor,
+        attention_mask: &Tensor,
+        rotary: &Rotary,
+        cos_sin: &(Tensor, Tensor),
+        train: bool,
+    ) -> Result<Tensor> {
+        let attn = self
+            .attention
+            .forward_last(
+                &self.input_layernorm.forward(x),
+                last,
+                attention_mask,
+                rotary,
+                cos_sin,
+                train,
+            )?
+            .f_dropout(self.hidden_dropout, train)?;
+        let x = crate::heads::last_token_rows(x, last)?;
+        if self.parallel_residual {
+            let mlp = self
+                .mlp
+                .forward(&self.post_attention_layernorm.forward(&x))
                 .f_dropout(self.hidden_dropout, train)?;
             Ok(x.f_add(&attn)?.f_add(&mlp)?)
         } else {
@@ -223,6 +264,30 @@ impl CausalLm for GptNeoX {
 
     fn input_embedding_weight(&self) -> Option<&Tensor> {
         Some(&self.embed_in.ws)
+    }
+
+    fn forward_last_hidden(
+        &self,
+        input_ids: &Tensor,
+        attention_mask: &Tensor,
+        train: bool,
+    ) -> Result<Tensor> {
+        let Some((top, below)) = self.layers.split_last() else {
+            let hidden = self.forward_hidden(input_ids, attention_mask, None, train)?;
+            return last_token_hidden(&hidden, attention_mask);
+        };
+        let new_len = input_ids.size2()?.1;
+        let mut x = self.embed_in.forward(input_ids);
+        let kind = x.kind();
+        let positions = position_ids(attention_mask, new_len)?;
+        let cos_sin = self.rotary.cos_sin(&positions, kind)?;
+        let mask = CausalMask::new(attention_mask, new_len, 0, kind)?;
+        for layer in below {
+            x = layer.forward(&x, &mask, &self.rotary, &cos_sin, None, train)?;
+        }
+        let last = last_token_index(attention_mask)?;
+        let x = top.forward_last(&x, &last, attention_mask, &self.rotary, &cos_sin, train)?;
+        Ok(self.final_layer_norm.forward(&x))
     }
 
     fn forward_hidden_from_embeds(
