@@ -39,14 +39,18 @@ pub fn causal_bias(attention_mask: &Tensor, new_len: i64, kind: Kind) -> Result<
 }
 
 /// Additive bias `[batch, 1, 1, len]` for one query per row, at position `last[b]` (`[batch]`):
-/// 0 on the real keys at or before it, the dtype's most negative finite value elsewhere.
+/// 0 on the real keys at or before it, the dtype's most negative finite value elsewhere. The
+/// query's own key stays visible even in a row with no real token, so that such a row gets a
+/// finite output (in float16 a fully masked row would overflow to NaN).
 pub fn last_query_bias(attention_mask: &Tensor, last: &Tensor, kind: Kind) -> Result<Tensor> {
     let device = attention_mask.device();
     let (b, len) = attention_mask.size2()?;
     let k = Tensor::f_arange(len, (Kind::Int64, device))?.f_unsqueeze(0)?;
+    let last = last.f_unsqueeze(1)?;
     let visible = k
-        .f_le_tensor(&last.f_unsqueeze(1)?)?
+        .f_le_tensor(&last)?
         .f_logical_and(&attention_mask.f_ne(0)?)?
+        .f_logical_or(&k.f_eq_tensor(&last)?)?
         .f_view([b, 1, 1, len])?;
     let zeros = Tensor::f_zeros([1], (kind, device))?;
     let mins = Tensor::f_full([1], min_value(kind), (kind, device))?;
@@ -85,6 +89,22 @@ mod tests {
         assert_eq!(got, vec![0, 0, 0, 1, 0, 1, 2, 3]);
         let last = position_ids(&mask, 1)?;
         assert_eq!(Vec::<i64>::try_from(last.flatten(0, -1))?, vec![1, 3]);
+        Ok(())
+    }
+
+    #[test]
+    fn last_query_sees_real_keys_up_to_itself_and_itself_in_an_empty_row() -> Result<()> {
+        let mask = Tensor::from_slice(&[0i64, 1, 1, 1, 1, 0, 0, 0, 0]).view([3, 3]);
+        let last = Tensor::from_slice(&[2i64, 1, 0]);
+        let bias = last_query_bias(&mask, &last, Kind::Float)?;
+        let visible: Vec<bool> = Vec::try_from(bias.eq(0.0).flatten(0, -1))?;
+        #[rustfmt::skip]
+        let expected = vec![
+            false, true, true,
+            true, true, false,
+            true, false, false,
+        ];
+        assert_eq!(visible, expected);
         Ok(())
     }
 

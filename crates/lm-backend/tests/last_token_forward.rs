@@ -79,3 +79,31 @@ fn gpt_neox_sequential_last_token_pass_equals_the_full_pass() -> anyhow::Result<
 fn gpt2_last_token_pass_equals_the_full_pass() -> anyhow::Result<()> {
     check("gpt2")
 }
+
+/// With `train`, GPT-2's dropout (0.1 in the fixture) acts in the last-token pass, seeded draws
+/// repeat, and a row with no real token gives a finite state.
+#[test]
+fn dropout_acts_and_an_empty_row_stays_finite() -> anyhow::Result<()> {
+    let model = load_causal_lm(fixture("gpt2"), Device::Cpu, Kind::Float)?;
+    let r = reference("gpt2")?;
+    let (ids, mask) = (&r["input_ids"], &r["attention_mask"]);
+    let eval = model.forward_last_hidden(ids, mask, false)?;
+    let draw = |seed: i64| -> anyhow::Result<Tensor> {
+        tch::manual_seed(seed);
+        Ok(model.forward_last_hidden(ids, mask, true)?)
+    };
+    let (a, b) = (draw(1)?, draw(1)?);
+    assert!(max_abs_diff(&a, &eval) > 1e-3, "dropout did nothing");
+    assert_eq!(max_abs_diff(&a, &b), 0.0, "seeded draws differ");
+    let empty = mask.copy();
+    let _ = empty.get(0).fill_(0);
+    for kind in [Kind::Float, Kind::Half] {
+        let half = load_causal_lm(fixture("gpt2"), Device::Cpu, kind)?;
+        let out = half.forward_last_hidden(ids, &empty, false)?;
+        assert!(
+            bool::try_from(out.isfinite().all())?,
+            "{kind:?}: non-finite"
+        );
+    }
+    Ok(())
+}

@@ -23,9 +23,9 @@ pub struct LmReward {
 impl LmReward {
     /// Puts a fresh head (normal(0, 0.02), seeded by the global torch seed: build it inside `lm_backend::with_global_seed`) on `backbone`.
     /// `max_length` truncates `prompt + response` from the left. Batches are padded on the
-    /// right, so that only the causal structure hides keys and the backbone runs fused
-    /// attention ([`lm_backend::CausalMask`]); the reward is read at each row's last real token
-    /// either way.
+    /// right, so that only the causal structure hides keys and the backbone's layers below the
+    /// last run fused attention ([`lm_backend::CausalMask`]); the last layer runs for each row's
+    /// last real token only ([`CausalLm::forward_last_hidden`]), where the reward is read.
     pub fn new(backbone: Box<dyn CausalLm>, tokenizer: Tokenizer, max_length: usize) -> Self {
         let device = backbone.var_store().device();
         let hidden = backbone.info().hidden_size;

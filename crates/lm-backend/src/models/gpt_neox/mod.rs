@@ -277,7 +277,10 @@ impl CausalLm for GptNeoX {
             return last_token_hidden(&hidden, attention_mask);
         };
         let new_len = input_ids.size2()?.1;
-        let mut x = self.embed_in.forward(input_ids);
+        let mut x = self
+            .embed_in
+            .forward(input_ids)
+            .f_dropout(self.cfg.hidden_dropout, train)?;
         let kind = x.kind();
         let positions = position_ids(attention_mask, new_len)?;
         let cos_sin = self.rotary.cos_sin(&positions, kind)?;
@@ -298,7 +301,8 @@ impl CausalLm for GptNeoX {
         train: bool,
     ) -> Result<Tensor> {
         let new_len = embeds.size()[1];
-        let mut x = embeds.shallow_clone();
+        // transformers' `emb_dropout` (p = hidden_dropout; 0 in Pythia).
+        let mut x = embeds.f_dropout(self.cfg.hidden_dropout, train)?;
         let kind = x.kind();
         let positions = position_ids(attention_mask, new_len)?;
         let cos_sin = self.rotary.cos_sin(&positions, kind)?;
