@@ -75,3 +75,35 @@ fn greedy_and_seeded_generation_match_cpu() -> anyhow::Result<()> {
     }
     Ok(())
 }
+
+/// The fused attention paths on CUDA: right-padded rows (fused causal) match transformers, and
+/// the last-token pass equals the full pass, in float32 and bfloat16.
+#[test]
+fn fused_attention_and_last_token_pass_on_cuda() -> anyhow::Result<()> {
+    let dev = cuda();
+    let r = reference("gpt_neox_parallel")?;
+    let left_mask = &r["attention_mask"];
+    let ids = left_to_right_padding(&r["input_ids"], left_mask).to_device(dev);
+    let mask = left_to_right_padding(left_mask, left_mask);
+    let logits = left_to_right_padding(&r["logits"], left_mask);
+    let _g = tch::no_grad_guard();
+    for (kind, tol, last_tol) in [(Kind::Float, 1e-4, 1e-5), (Kind::BFloat16, 0.25, 0.1)] {
+        let model = GptNeoX::from_pretrained(fixture("gpt_neox_parallel"), dev, kind)?;
+        let dmask = mask.to_device(dev);
+        let out = model.forward(&ids, &dmask, None, false)?;
+        let d = max_abs_diff_masked(
+            &out.logits.to_kind(Kind::Float).to_device(Device::Cpu),
+            &logits,
+            &mask,
+        );
+        assert!(d < tol, "{kind:?} right-padded logits differ by {d}");
+        let full = lm_backend::last_token_hidden(&out.hidden, &dmask)?;
+        let fast = model.forward_last_hidden(&ids, &dmask, false)?;
+        let d = max_abs_diff(
+            &fast.to_kind(Kind::Float).to_device(Device::Cpu),
+            &full.to_kind(Kind::Float).to_device(Device::Cpu),
+        );
+        assert!(d < last_tol, "{kind:?} last-token pass differs by {d}");
+    }
+    Ok(())
+}
