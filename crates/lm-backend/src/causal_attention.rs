@@ -134,6 +134,16 @@ impl CausalMask {
     }
 }
 
+/// Each row's entry at position `last[b]` (`[batch]`) along dim 2 of `m` `[batch, n, len, d]`
+/// (queries, or rotary tables with `n = 1`): `[batch, n, 1, d]`.
+pub fn at_last_position(m: &Tensor, last: &Tensor) -> Result<Tensor> {
+    let size = m.size();
+    let idx = last
+        .f_view([size[0], 1, 1, 1])?
+        .f_expand([size[0], size[1], 1, size[3]], false)?;
+    Ok(m.f_gather(2, &idx, false)?)
+}
+
 #[cfg(test)]
 mod tests {
     use super::*;

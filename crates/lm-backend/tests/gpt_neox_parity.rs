@@ -6,8 +6,8 @@ mod common;
 
 use common::*;
 use lm_backend::{
-    continuation_logprobs, generate, CausalLm, CausalMask, GenerationConfig, GptNeoX, LmError,
-    SamplingConfig, Tokenizer,
+    continuation_logprobs, generate, CausalLm, GenerationConfig, GptNeoX, LmError, SamplingConfig,
+    Tokenizer,
 };
 use tch::{Device, Kind, Tensor};
 
@@ -28,37 +28,13 @@ fn check_forward(model_dir: &str, reference_of: &str) -> anyhow::Result<()> {
     Ok(())
 }
 
-/// The same rows right-padded: the model takes the fused causal attention path
-/// ([`CausalMask::Causal`]) and still matches transformers' values at every real position.
-fn check_forward_right_padded(model_dir: &str) -> anyhow::Result<()> {
-    let model = GptNeoX::from_pretrained(fixture(model_dir), Device::Cpu, Kind::Float)?;
-    let r = reference(model_dir)?;
-    let left_mask = &r["attention_mask"];
-    assert_left_padded(left_mask);
-    let ids = left_to_right_padding(&r["input_ids"], left_mask);
-    let mask = left_to_right_padding(left_mask, left_mask);
-    let picked = CausalMask::new(&mask, mask.size()[1], 0, Kind::Float)?;
-    assert!(matches!(picked, CausalMask::Causal), "{picked:?}");
-    let out = {
-        let _g = tch::no_grad_guard();
-        model.forward(&ids, &mask, None, false)?
-    };
-    let logits = left_to_right_padding(&r["logits"], left_mask);
-    let hidden = left_to_right_padding(&r["last_hidden_state"], left_mask);
-    let dl = max_abs_diff_masked(&out.logits, &logits, &mask);
-    let dh = max_abs_diff_masked(&out.hidden, &hidden, &mask);
-    assert!(dl < TOL, "{model_dir} right-padded: logits differ by {dl}");
-    assert!(
-        dh < TOL,
-        "{model_dir} right-padded: hidden states differ by {dh}"
-    );
-    Ok(())
-}
-
 #[test]
 fn right_padded_rows_match_transformers_on_the_fused_attention_path() -> anyhow::Result<()> {
-    check_forward_right_padded("gpt_neox_parallel")?;
-    check_forward_right_padded("gpt_neox_sequential")
+    for name in ["gpt_neox_parallel", "gpt_neox_sequential"] {
+        let model = GptNeoX::from_pretrained(fixture(name), Device::Cpu, Kind::Float)?;
+        check_right_padded(&model, name, TOL)?;
+    }
+    Ok(())
 }
 
 #[test]
@@ -147,42 +123,7 @@ fn teacher_forced_logprobs_match() -> anyhow::Result<()> {
 #[test]
 fn unpadded_row_decoded_step_by_step_matches_transformers() -> anyhow::Result<()> {
     let model = GptNeoX::from_pretrained(fixture("gpt_neox_parallel"), Device::Cpu, Kind::Float)?;
-    let r = reference("gpt_neox_parallel")?;
-    let mask = &r["attention_mask"];
-    let len = mask.size()[1];
-    let row = (0..mask.size()[0])
-        .find(|&b| mask.get(b).sum(Kind::Int64).int64_value(&[]) == len)
-        .expect("the reference batch has an unpadded row");
-    let ids = r["input_ids"].narrow(0, row, 1);
-    let expected = r["logits"].narrow(0, row, 1);
-    let ones = Tensor::ones([1, len], (Kind::Int64, Device::Cpu));
-    assert!(matches!(
-        CausalMask::new(&ones, 1, len - 1, Kind::Float)?,
-        CausalMask::Full
-    ));
-    let _g = tch::no_grad_guard();
-    let mut cache = lm_backend::KvCache::new(model.info().num_layers);
-    let prefill = len - 3;
-    let first = model.forward(
-        &ids.narrow(1, 0, prefill),
-        &ones.narrow(1, 0, prefill),
-        Some(&mut cache),
-        false,
-    )?;
-    let mut logits = vec![first.logits];
-    for t in prefill..len {
-        let step = model.forward(
-            &ids.narrow(1, t, 1),
-            &ones.narrow(1, 0, t + 1),
-            Some(&mut cache),
-            false,
-        )?;
-        logits.push(step.logits);
-    }
-    let got = Tensor::cat(&logits, 1).narrow(1, 0, len);
-    let d = max_abs_diff(&got, &expected);
-    assert!(d < TOL, "step-by-step logits differ by {d}");
-    Ok(())
+    check_step_by_step(&model, "gpt_neox_parallel", TOL)
 }
 
 #[test]

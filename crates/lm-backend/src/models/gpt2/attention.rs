@@ -9,7 +9,7 @@ use tch::{nn, Tensor};
 use super::config::Gpt2Config;
 use super::conv1d::Conv1D;
 use crate::attention_mask::last_query_bias;
-use crate::causal_attention::CausalMask;
+use crate::causal_attention::{at_last_position, CausalMask};
 use crate::error::Result;
 use crate::kv_cache::KvCache;
 
@@ -47,6 +47,18 @@ impl Gpt2Attention {
         }
     }
 
+    /// Queries, keys and values `[batch, heads, len, head_dim]` of `x` `[batch, len, hidden]`.
+    fn heads(&self, x: &Tensor) -> Result<[Tensor; 3]> {
+        let (b, t, h) = x.size3()?;
+        let parts = self.c_attn.forward(x)?.f_split(h, -1)?;
+        let head = |part: &Tensor| -> Result<Tensor> {
+            Ok(part
+                .f_view([b, t, self.num_heads, self.head_dim])?
+                .f_transpose(1, 2)?)
+        };
+        Ok([head(&parts[0])?, head(&parts[1])?, head(&parts[2])?])
+    }
+
     /// Attention output `[batch, len, hidden]` (after `c_proj` and residual dropout).
     pub fn forward(
         &self,
@@ -56,14 +68,7 @@ impl Gpt2Attention {
         train: bool,
     ) -> Result<Tensor> {
         let (b, t, h) = x.size3()?;
-        let qkv = self.c_attn.forward(x)?;
-        let heads = |part: &Tensor| -> Result<Tensor> {
-            Ok(part
-                .f_view([b, t, self.num_heads, self.head_dim])?
-                .f_transpose(1, 2)?)
-        };
-        let parts = qkv.f_split(h, -1)?;
-        let (q, k, v) = (heads(&parts[0])?, heads(&parts[1])?, heads(&parts[2])?);
+        let [q, k, v] = self.heads(x)?;
         let (k, v) = match cache {
             Some((c, layer)) => c.append(layer, k, v)?,
             None => (k, v),
@@ -89,21 +94,9 @@ impl Gpt2Attention {
         attention_mask: &Tensor,
         train: bool,
     ) -> Result<Tensor> {
-        let (b, t, h) = x.size3()?;
-        let qkv = self.c_attn.forward(x)?;
-        let heads = |part: &Tensor| -> Result<Tensor> {
-            Ok(part
-                .f_view([b, t, self.num_heads, self.head_dim])?
-                .f_transpose(1, 2)?)
-        };
-        let parts = qkv.f_split(h, -1)?;
-        let q_last = crate::heads::last_token_rows(&parts[0], last)?.f_view([
-            b,
-            self.num_heads,
-            1,
-            self.head_dim,
-        ])?;
-        let (k, v) = (heads(&parts[1])?, heads(&parts[2])?);
+        let (b, _, h) = x.size3()?;
+        let [q, k, v] = self.heads(x)?;
+        let q_last = at_last_position(&q, last)?;
         let bias = last_query_bias(attention_mask, last, q_last.kind())?;
         let out = CausalMask::Bias(bias)
             .attend(&q_last, &k, &v, self.scale, self.attn_dropout, train)?

@@ -101,6 +101,32 @@ pub struct Gpt2 {
 }
 
 impl Gpt2 {
+    /// Runs `blocks` (the first ones of the model) over token embeddings `tokens`
+    /// `[batch, new_len, hidden]` plus position embeddings: their output, before `ln_f`.
+    fn run_blocks(
+        &self,
+        tokens: &Tensor,
+        attention_mask: &Tensor,
+        blocks: &[Gpt2Block],
+        mut cache: Option<&mut KvCache>,
+        train: bool,
+    ) -> Result<Tensor> {
+        let new_len = tokens.size3()?.1;
+        let positions = position_ids(attention_mask, new_len)?;
+        self.check_positions(&positions, attention_mask.size2()?.1)?;
+        let pos = Tensor::f_embedding(&self.wpe, &positions, -1, false, false)?;
+        let mut x = tokens
+            .f_add(&pos)?
+            .f_dropout(self.cfg.embd_dropout, train)?;
+        let past = cache.as_deref().map_or(0, KvCache::seq_len);
+        let mask = CausalMask::new(attention_mask, new_len, past, x.kind())?;
+        for (i, block) in blocks.iter().enumerate() {
+            let c = cache.as_deref_mut().map(|c| (c, i));
+            x = block.forward(&x, &mask, c, train)?;
+        }
+        Ok(x)
+    }
+
     /// Builds the model with HF-style random initialisation (normal(0, 0.02) weights, zero
     /// biases, unit layer norms), seeded.
     pub fn new_random(cfg: Gpt2Config, device: Device, seed: i64) -> Result<Self> {
@@ -249,18 +275,8 @@ impl CausalLm for Gpt2 {
             let hidden = self.forward_hidden(input_ids, attention_mask, None, train)?;
             return crate::heads::last_token_hidden(&hidden, attention_mask);
         };
-        let new_len = input_ids.size2()?.1;
-        let positions = position_ids(attention_mask, new_len)?;
-        self.check_positions(&positions, attention_mask.size2()?.1)?;
         let tokens = Tensor::f_embedding(&self.wte, input_ids, -1, false, false)?;
-        let pos = Tensor::f_embedding(&self.wpe, &positions, -1, false, false)?;
-        let mut x = tokens
-            .f_add(&pos)?
-            .f_dropout(self.cfg.embd_dropout, train)?;
-        let mask = CausalMask::new(attention_mask, new_len, 0, x.kind())?;
-        for block in below {
-            x = block.forward(&x, &mask, None, train)?;
-        }
+        let x = self.run_blocks(&tokens, attention_mask, below, None, train)?;
         let last = crate::heads::last_token_index(attention_mask)?;
         let x = top.forward_last(&x, &last, attention_mask, train)?;
         Ok(self.ln_f.forward(&x))
@@ -270,22 +286,10 @@ impl CausalLm for Gpt2 {
         &self,
         tokens: &Tensor,
         attention_mask: &Tensor,
-        mut cache: Option<&mut KvCache>,
+        cache: Option<&mut KvCache>,
         train: bool,
     ) -> Result<Tensor> {
-        let new_len = tokens.size3()?.1;
-        let positions = position_ids(attention_mask, new_len)?;
-        self.check_positions(&positions, attention_mask.size2()?.1)?;
-        let pos = Tensor::f_embedding(&self.wpe, &positions, -1, false, false)?;
-        let mut x = tokens
-            .f_add(&pos)?
-            .f_dropout(self.cfg.embd_dropout, train)?;
-        let past = cache.as_deref().map_or(0, KvCache::seq_len);
-        let mask = CausalMask::new(attention_mask, new_len, past, x.kind())?;
-        for (i, block) in self.h.iter().enumerate() {
-            let c = cache.as_deref_mut().map(|c| (c, i));
-            x = block.forward(&x, &mask, c, train)?;
-        }
+        let x = self.run_blocks(tokens, attention_mask, &self.h, cache, train)?;
         Ok(self.ln_f.forward(&x))
     }
 

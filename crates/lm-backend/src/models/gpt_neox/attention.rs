@@ -6,7 +6,7 @@ use tch::{nn, nn::Module, Tensor};
 
 use super::config::GptNeoXConfig;
 use crate::attention_mask::last_query_bias;
-use crate::causal_attention::CausalMask;
+use crate::causal_attention::{at_last_position, CausalMask};
 use crate::error::Result;
 use crate::kv_cache::KvCache;
 use crate::rotary::Rotary;
@@ -38,6 +38,24 @@ impl GptNeoXAttention {
         }
     }
 
+    /// Queries, keys and values `[batch, heads, len, head_dim]` of `x` `[batch, len, hidden]`
+    /// (the fused projection interleaves them per head), before the rotary embedding.
+    fn heads(&self, x: &Tensor) -> Result<[Tensor; 3]> {
+        let (b, t, _) = x.size3()?;
+        let qkv = self
+            .query_key_value
+            .forward(x)
+            .f_view([b, t, self.num_heads, 3 * self.head_dim])?
+            .f_transpose(1, 2)?;
+        let parts = qkv.f_chunk(3, -1)?;
+        Ok([0, 1, 2].map(|i| parts[i].shallow_clone()))
+    }
+
+    /// Scores are scaled by `head_dim^-0.5`.
+    fn scale(&self) -> f64 {
+        (self.head_dim as f64).powf(-0.5)
+    }
+
     /// Attention output `[batch, len, hidden]`.
     #[allow(clippy::too_many_arguments)]
     pub fn forward(
@@ -50,22 +68,15 @@ impl GptNeoXAttention {
         train: bool,
     ) -> Result<Tensor> {
         let (b, t, h) = x.size3()?;
-        let qkv = self
-            .query_key_value
-            .forward(x)
-            .f_view([b, t, self.num_heads, 3 * self.head_dim])?
-            .f_transpose(1, 2)?;
-        let parts = qkv.f_chunk(3, -1)?;
-        let (q, k, v) = (&parts[0], &parts[1], &parts[2]);
-        let q = rotary.apply(q, &cos_sin.0, &cos_sin.1)?;
-        let k = rotary.apply(k, &cos_sin.0, &cos_sin.1)?;
+        let [q, k, v] = self.heads(x)?;
+        let q = rotary.apply(&q, &cos_sin.0, &cos_sin.1)?;
+        let k = rotary.apply(&k, &cos_sin.0, &cos_sin.1)?;
         let (k, v) = match cache {
-            Some((c, layer)) => c.append(layer, k, v.shallow_clone())?,
-            None => (k, v.shallow_clone()),
+            Some((c, layer)) => c.append(layer, k, v)?,
+            None => (k, v),
         };
-        let scale = (self.head_dim as f64).powf(-0.5);
         let out = mask
-            .attend(&q, &k, &v, scale, self.dropout, train)?
+            .attend(&q, &k, &v, self.scale(), self.dropout, train)?
             .f_transpose(1, 2)?
             .f_contiguous()?
             .f_view([b, t, h])?;
@@ -85,31 +96,17 @@ impl GptNeoXAttention {
         cos_sin: &(Tensor, Tensor),
         train: bool,
     ) -> Result<Tensor> {
-        let (b, t, h) = x.size3()?;
-        let qkv = self
-            .query_key_value
-            .forward(x)
-            .f_view([b, t, self.num_heads, 3 * self.head_dim])?
-            .f_transpose(1, 2)?;
-        let parts = qkv.f_chunk(3, -1)?;
-        // Row b's entry at position last[b] of a [b, n, len, d] tensor: [b, n, 1, d].
-        let at_last = |m: &Tensor| -> Result<Tensor> {
-            let size = m.size();
-            let idx = last
-                .f_view([b, 1, 1, 1])?
-                .f_expand([b, size[1], 1, size[3]], false)?;
-            Ok(m.f_gather(2, &idx, false)?)
-        };
+        let (b, _, h) = x.size3()?;
+        let [q, k, v] = self.heads(x)?;
         let q = rotary.apply(
-            &at_last(&parts[0])?,
-            &at_last(&cos_sin.0)?,
-            &at_last(&cos_sin.1)?,
+            &at_last_position(&q, last)?,
+            &at_last_position(&cos_sin.0, last)?,
+            &at_last_position(&cos_sin.1, last)?,
         )?;
-        let k = rotary.apply(&parts[1], &cos_sin.0, &cos_sin.1)?;
+        let k = rotary.apply(&k, &cos_sin.0, &cos_sin.1)?;
         let bias = last_query_bias(attention_mask, last, q.kind())?;
-        let scale = (self.head_dim as f64).powf(-0.5);
         let out = CausalMask::Bias(bias)
-            .attend(&q, &k, &parts[2], scale, self.dropout, train)?
+            .attend(&q, &k, &v, self.scale(), self.dropout, train)?
             .f_reshape([b, h])?;
         Ok(self.dense.forward(&out))
     }

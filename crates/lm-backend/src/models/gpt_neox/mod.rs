@@ -80,24 +80,25 @@ impl GptNeoXLayer {
                 train,
             )?
             .f_dropout(self.hidden_dropout, train)?;
+        self.add_attention_and_mlp(x, &attn, train)
+    }
+
+    /// The residual stream `x` plus the attention output `attn` and the MLP, in parallel
+    /// (the MLP reads `x`) or in sequence (it reads `x + attn`).
+    fn add_attention_and_mlp(&self, x: &Tensor, attn: &Tensor, train: bool) -> Result<Tensor> {
+        let mlp = |input: &Tensor| {
+            self.mlp
+                .forward(&self.post_attention_layernorm.forward(input))
+                .f_dropout(self.hidden_dropout, train)
+        };
         if self.parallel_residual {
-            let mlp = self
-                .mlp
-                .forward(&self.post_attention_layernorm.forward(x))
-                .f_dropout(self.hidden_dropout, train)?;
-            Ok(x.f_add(&attn)?.f_add(&mlp)?)
+            Ok(x.f_add(attn)?.f_add(&mlp(x)?)?)
         } else {
-            let x = x.f_add(&attn)?;
-            let mlp = self
-                .mlp
-                .forward(&self.post_attention_layernorm.forward(&x))
-                .f_dropout(self.hidden_dropout, train)?;
-            Ok(x.f_add(&mlp)?)
+            let x = x.f_add(attn)?;
+            Ok(x.f_add(&mlp(&x)?)?)
         }
     }
-}
 
-impl GptNeoXLayer {
     /// The layer's output `[batch, hidden]` at position `last[b]` of each row only (no cache).
     fn forward_last(
         &self,
@@ -119,21 +120,7 @@ impl GptNeoXLayer {
                 train,
             )?
             .f_dropout(self.hidden_dropout, train)?;
-        let x = crate::heads::last_token_rows(x, last)?;
-        if self.parallel_residual {
-            let mlp = self
-                .mlp
-                .forward(&self.post_attention_layernorm.forward(&x))
-                .f_dropout(self.hidden_dropout, train)?;
-            Ok(x.f_add(&attn)?.f_add(&mlp)?)
-        } else {
-            let x = x.f_add(&attn)?;
-            let mlp = self
-                .mlp
-                .forward(&self.post_attention_layernorm.forward(&x))
-                .f_dropout(self.hidden_dropout, train)?;
-            Ok(x.f_add(&mlp)?)
-        }
+        self.add_attention_and_mlp(&crate::heads::last_token_rows(x, last)?, &attn, train)
     }
 }
 
@@ -236,6 +223,32 @@ impl GptNeoX {
     pub fn config(&self) -> &GptNeoXConfig {
         &self.cfg
     }
+
+    /// Runs `layers` (the first ones of the model) over token embeddings `embeds`
+    /// `[batch, new_len, hidden]`: their output, before the final layer norm, and the rotary
+    /// tables of the new positions.
+    fn run_layers(
+        &self,
+        embeds: &Tensor,
+        attention_mask: &Tensor,
+        layers: &[GptNeoXLayer],
+        mut cache: Option<&mut KvCache>,
+        train: bool,
+    ) -> Result<(Tensor, (Tensor, Tensor))> {
+        let new_len = embeds.size()[1];
+        // transformers' `emb_dropout` (p = hidden_dropout; 0 in Pythia).
+        let mut x = embeds.f_dropout(self.cfg.hidden_dropout, train)?;
+        let kind = x.kind();
+        let positions = position_ids(attention_mask, new_len)?;
+        let cos_sin = self.rotary.cos_sin(&positions, kind)?;
+        let past = cache.as_deref().map_or(0, KvCache::seq_len);
+        let mask = CausalMask::new(attention_mask, new_len, past, kind)?;
+        for (i, layer) in layers.iter().enumerate() {
+            let c = cache.as_deref_mut().map(|c| (c, i));
+            x = layer.forward(&x, &mask, &self.rotary, &cos_sin, c, train)?;
+        }
+        Ok((x, cos_sin))
+    }
 }
 
 impl CausalLm for GptNeoX {
@@ -276,18 +289,8 @@ impl CausalLm for GptNeoX {
             let hidden = self.forward_hidden(input_ids, attention_mask, None, train)?;
             return last_token_hidden(&hidden, attention_mask);
         };
-        let new_len = input_ids.size2()?.1;
-        let mut x = self
-            .embed_in
-            .forward(input_ids)
-            .f_dropout(self.cfg.hidden_dropout, train)?;
-        let kind = x.kind();
-        let positions = position_ids(attention_mask, new_len)?;
-        let cos_sin = self.rotary.cos_sin(&positions, kind)?;
-        let mask = CausalMask::new(attention_mask, new_len, 0, kind)?;
-        for layer in below {
-            x = layer.forward(&x, &mask, &self.rotary, &cos_sin, None, train)?;
-        }
+        let embeds = self.embed_in.forward(input_ids);
+        let (x, cos_sin) = self.run_layers(&embeds, attention_mask, below, None, train)?;
         let last = last_token_index(attention_mask)?;
         let x = top.forward_last(&x, &last, attention_mask, &self.rotary, &cos_sin, train)?;
         Ok(self.final_layer_norm.forward(&x))
@@ -297,21 +300,10 @@ impl CausalLm for GptNeoX {
         &self,
         embeds: &Tensor,
         attention_mask: &Tensor,
-        mut cache: Option<&mut KvCache>,
+        cache: Option<&mut KvCache>,
         train: bool,
     ) -> Result<Tensor> {
-        let new_len = embeds.size()[1];
-        // transformers' `emb_dropout` (p = hidden_dropout; 0 in Pythia).
-        let mut x = embeds.f_dropout(self.cfg.hidden_dropout, train)?;
-        let kind = x.kind();
-        let positions = position_ids(attention_mask, new_len)?;
-        let cos_sin = self.rotary.cos_sin(&positions, kind)?;
-        let past = cache.as_deref().map_or(0, KvCache::seq_len);
-        let mask = CausalMask::new(attention_mask, new_len, past, kind)?;
-        for (i, layer) in self.layers.iter().enumerate() {
-            let c = cache.as_deref_mut().map(|c| (c, i));
-            x = layer.forward(&x, &mask, &self.rotary, &cos_sin, c, train)?;
-        }
+        let (x, _) = self.run_layers(embeds, attention_mask, &self.layers, cache, train)?;
         Ok(self.final_layer_norm.forward(&x))
     }
 
