@@ -130,14 +130,25 @@ impl JsonlAppender {
 #[derive(Debug, Clone, Serialize, Deserialize)]
 #[serde(default, deny_unknown_fields)]
 pub struct DemonstrationConfig {
-    /// Generation settings (the paper: greedy, 100 new tokens).
+    /// Generation settings (the paper: greedy). `generation.max_new_tokens` caps the new
+    /// tokens of every row.
     pub generation: GenerationConfig,
+    /// Total length in tokens, prompt included, as `transformers`' `max_length` (the paper's
+    /// `create_dataset_irl.py`: 100): a row gets `max_length - prompt length` new tokens (at
+    /// least 1, as `generate` does), and never more than `generation.max_new_tokens`. `None`:
+    /// `generation.max_new_tokens` alone.
+    pub max_length: Option<usize>,
+    /// Stop a row at the end-of-sequence token (`generation.eos_token_id`, else the
+    /// tokenizer's EOS, `<|endoftext|>` for Pythia), as `transformers.generate` does with the
+    /// model's generation config. The EOS token itself is not part of the decoded text.
+    pub stop_at_eos: bool,
     /// Baseline responses per prompt (K).
     pub baselines_per_prompt: usize,
     /// Prompts per generation batch.
     pub batch_size: usize,
-    /// Also store sequence log-probs under both policies (for importance-weighted max-ent IRL).
-    pub with_logprobs: bool,
+    /// Also store sequence log-probs under both policies (for importance-weighted max-ent
+    /// IRL). `None`: the pipeline decides from its objectives (only when one reads them).
+    pub with_logprobs: Option<bool>,
 }
 
 impl Default for DemonstrationConfig {
@@ -146,16 +157,50 @@ impl Default for DemonstrationConfig {
             generation: GenerationConfig::default()
                 .with_max_new_tokens(100)
                 .with_sampling(lm_backend::SamplingConfig::greedy()),
+            max_length: None,
+            stop_at_eos: true,
             baselines_per_prompt: 1,
             batch_size: 16,
-            with_logprobs: false,
+            with_logprobs: None,
+        }
+    }
+}
+
+impl DemonstrationConfig {
+    /// The generation settings of a batch whose first prompt is prompt number `start` and
+    /// whose shortest prompt has `shortest` tokens: enough new tokens for that prompt, the EOS
+    /// to stop at, and a seed that depends on the prompt index, so that a resumed build draws
+    /// what an uninterrupted one would.
+    fn batch_generation(&self, tok: &Tokenizer, start: usize, shortest: usize) -> GenerationConfig {
+        let mut gen = self
+            .generation
+            .clone()
+            .with_seed(self.generation.seed.wrapping_add(start as u64))
+            .with_max_new_tokens(self.new_tokens(shortest));
+        if self.stop_at_eos && gen.eos_token_id.is_none() {
+            gen.eos_token_id = tok.eos_id();
+        }
+        gen
+    }
+
+    /// New tokens for a prompt of `prompt_len` tokens.
+    pub fn new_tokens(&self, prompt_len: usize) -> usize {
+        let cap = self.generation.max_new_tokens;
+        match self.max_length {
+            Some(total) => total.saturating_sub(prompt_len).max(1).min(cap),
+            None => cap,
         }
     }
 }
 
 /// Generates demonstrations for `prompts` with `expert` and `baseline` (the policy PPO started
-/// from) and appends them to `out`, skipping prompts already written there (resume).
+/// from) and appends them to `out`, skipping prompts already written there (resume: record `i`
+/// of the file must be prompt `i`, else the file belongs to other prompts and is refused).
 /// `on_progress(done, total)` is called after each batch.
+///
+/// Rows stop at EOS (see [`DemonstrationConfig::stop_at_eos`]) and after
+/// [`DemonstrationConfig::new_tokens`] tokens; a row of a batch is what it would be alone
+/// (left padding, per-row stops), so the batch size does not change greedy results.
 pub fn build_demonstrations(
     expert: &dyn CausalLm,
     baseline: &dyn CausalLm,
@@ -167,52 +212,56 @@ pub fn build_demonstrations(
 ) -> Result<Vec<Demonstration>> {
     let mut writer = JsonlAppender::open(out)?;
     let done = writer.complete_records();
+    check_resumed_prompts(out, prompts, done)?;
     let device = expert.var_store().device();
     let k = cfg.baselines_per_prompt.max(1);
     let tok = tokenizer;
-    for (b, chunk) in prompts[done.min(prompts.len())..]
-        .chunks(cfg.batch_size.max(1))
-        .enumerate()
-    {
-        let start = done + b * cfg.batch_size.max(1);
+    let batch_size = cfg.batch_size.max(1);
+    // Batches cover fixed index ranges, so a build resumed after a crash inside a batch
+    // regenerates that whole batch (sampling draws for a whole batch) and keeps its new rows.
+    let first = done - done % batch_size;
+    for (b, chunk) in prompts[first..].chunks(batch_size).enumerate() {
+        let start = first + b * batch_size;
         let refs: Vec<&str> = chunk.iter().map(String::as_str).collect();
         let ids = tok.encode_ids(&refs)?;
+        let shortest = ids.iter().map(Vec::len).min().unwrap_or(0);
+        let budgets: Vec<usize> = ids.iter().map(|p| cfg.new_tokens(p.len())).collect();
         let batch =
             lm_backend::tokenizer::pad_batch(ids.clone(), tok.pad_id(), Side::Left, device)?;
-        // Seeds depend on the prompt index, so a resumed run draws what an uninterrupted one would.
-        let gen = cfg
-            .generation
-            .clone()
-            .with_seed(cfg.generation.seed.wrapping_add(start as u64));
-        let e = generate(expert, &batch.input_ids, &batch.attention_mask, &gen)?;
+        let gen = cfg.batch_generation(tok, start, shortest);
+        let run = |model: &dyn CausalLm, g: &GenerationConfig| -> Result<Vec<Vec<i64>>> {
+            let mut rows = generate(model, &batch.input_ids, &batch.attention_mask, g)?.tokens;
+            for (row, &budget) in rows.iter_mut().zip(&budgets) {
+                row.truncate(budget);
+            }
+            Ok(rows)
+        };
+        let expert_tokens = run(expert, &gen)?;
         let mut base_tokens: Vec<Vec<Vec<i64>>> = vec![Vec::new(); chunk.len()];
         for j in 0..k {
             let g = gen
                 .clone()
                 .with_seed(gen.seed.wrapping_add(1_000_003 * (j as u64 + 1)));
-            let out = generate(baseline, &batch.input_ids, &batch.attention_mask, &g)?;
-            for (i, t) in out.tokens.into_iter().enumerate() {
+            for (i, t) in run(baseline, &g)?.into_iter().enumerate() {
                 base_tokens[i].push(t);
             }
         }
-        for (i, prompt) in chunk.iter().enumerate() {
-            let expert_text = tok.decode(&e.tokens[i], true)?;
-            let baselines = base_tokens[i]
-                .iter()
-                .map(|t| tok.decode(t, true))
-                .collect::<lm_backend::Result<Vec<_>>>()?;
+        for (i, prompt) in chunk.iter().enumerate().skip(done.saturating_sub(start)) {
             let mut d = Demonstration {
                 prompt: prompt.clone(),
-                expert: expert_text,
-                baselines,
+                expert: tok.decode(&expert_tokens[i], true)?,
+                baselines: base_tokens[i]
+                    .iter()
+                    .map(|t| tok.decode(t, true))
+                    .collect::<lm_backend::Result<Vec<_>>>()?,
                 expert_ref_logprob: None,
                 baseline_ref_logprobs: None,
                 expert_expert_logprob: None,
                 baseline_expert_logprobs: None,
             };
-            if cfg.with_logprobs {
+            if cfg.with_logprobs.unwrap_or(false) {
                 let p = vec![ids[i].clone(); k + 1];
-                let mut r = vec![e.tokens[i].clone()];
+                let mut r = vec![expert_tokens[i].clone()];
                 r.extend(base_tokens[i].iter().cloned());
                 let lr = sums(baseline, &p, &r, tok.pad_id(), device)?;
                 let le = sums(expert, &p, &r, tok.pad_id(), device)?;
@@ -226,6 +275,47 @@ pub fn build_demonstrations(
         on_progress(writer.complete_records(), prompts.len());
     }
     read_demonstrations(out)
+}
+
+/// A resumed file must hold the first `done` of `prompts`, in order.
+fn check_resumed_prompts(out: &Path, prompts: &[String], done: usize) -> Result<()> {
+    if done == 0 {
+        return Ok(());
+    }
+    let written = read_demonstrations(out)?;
+    if written.len() > prompts.len() {
+        return Err(IrlError::InvalidArgument(format!(
+            "{} holds {} demonstrations but only {} prompts were given: it belongs to other \
+             prompts (use another file, or delete it to start over)",
+            out.display(),
+            written.len(),
+            prompts.len()
+        )));
+    }
+    for (i, (d, p)) in written.iter().zip(prompts).enumerate() {
+        if &d.prompt != p {
+            return Err(IrlError::Jsonl {
+                path: out.to_path_buf(),
+                line: i + 1,
+                message: format!(
+                    "record {i} is for the prompt {:?}, but prompt {i} is {:?}: the file belongs \
+                     to other prompts (use another file, or delete it to start over)",
+                    shorten(&d.prompt),
+                    shorten(p)
+                ),
+            });
+        }
+    }
+    Ok(())
+}
+
+/// The first 60 characters of `text`, for error messages.
+fn shorten(text: &str) -> String {
+    let mut s: String = text.chars().take(60).collect();
+    if s.len() < text.len() {
+        s.push('…');
+    }
+    s
 }
 
 fn sums(

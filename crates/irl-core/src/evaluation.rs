@@ -2,13 +2,14 @@
 //! tox-eval metrics: the paper's (sign accuracy / F1, correlations, distances) plus the
 //! offset-invariant ones (median-threshold accuracy, pairwise preference accuracy, EPIC).
 //!
-//! The "true reward" is the negated logit of the ground-truth toxicity probability of
-//! `prompt + response`, as in the paper's evaluation (positive means non-toxic).
+//! The "true reward" is a [`TrueReward`] of `prompt + response` (positive means non-toxic):
+//! the paper's negated raw toxic logit of a classifier, or the negated log-odds of any
+//! scorer's toxicity probability.
 
 use std::collections::HashMap;
 
 use serde::{Deserialize, Serialize};
-use tox_eval::{AgreementReport, RewardAgreement, ToxicityScorer};
+use tox_eval::{AgreementReport, RewardAgreement, TrueReward};
 
 use crate::demonstrations::Demonstration;
 use crate::error::Result;
@@ -25,12 +26,6 @@ pub struct ScoredResponses {
     pub prompt_ids: Vec<usize>,
     /// `(expert, baseline)` index pairs (for pairwise accuracy).
     pub pairs: Vec<(usize, usize)>,
-}
-
-/// `-logit(p)` with `p` clipped to `[1e-7, 1 - 1e-7]`: positive for non-toxic text.
-pub fn true_reward_from_probability(p: f64) -> f64 {
-    let p = p.clamp(1e-7, 1.0 - 1e-7);
-    -(p / (1.0 - p)).ln()
 }
 
 /// Every response of a set of demonstrations, flattened.
@@ -101,15 +96,11 @@ pub fn score_responses(
 }
 
 /// The true rewards of every response of `demos` (same order as [`score_responses`]).
-pub fn true_rewards(truth: &dyn ToxicityScorer, demos: &[Demonstration]) -> Result<Vec<f64>> {
+pub fn true_rewards(truth: &dyn TrueReward, demos: &[Demonstration]) -> Result<Vec<f64>> {
     let f = flatten(demos);
     let texts = crate::reward_model::prompt_response_texts(&f.prompts, &f.responses)?;
     let refs: Vec<&str> = texts.iter().map(String::as_str).collect();
-    Ok(truth
-        .score(&refs)?
-        .into_iter()
-        .map(true_reward_from_probability)
-        .collect())
+    Ok(truth.rewards(&refs)?)
 }
 
 /// Agreement of learned rewards with true ones over the responses of `demos`.
@@ -124,7 +115,7 @@ pub fn agreement(scored: &ScoredResponses, truth: &[f64]) -> Result<AgreementRep
 pub fn evaluate_reward(
     model: &dyn RewardModel,
     demos: &[Demonstration],
-    truth: &dyn ToxicityScorer,
+    truth: &dyn TrueReward,
     batch_size: usize,
 ) -> Result<AgreementReport> {
     let scored = score_responses(model, demos, batch_size)?;

@@ -14,13 +14,11 @@ pub use demonstrations::{
     build_demonstrations, read_demonstrations, Demonstration, DemonstrationConfig, JsonlAppender,
 };
 pub use error::{IrlError, Result};
-pub use evaluation::{
-    evaluate_reward, score_responses, true_reward_from_probability, true_rewards,
-};
+pub use evaluation::{evaluate_reward, score_responses, true_rewards};
 pub use length_grouping::{demonstration_length, length_grouped_order};
 pub use objectives::{
-    objective_by_name, HingeMaxMargin, IrlObjective, Logistic, MaxEntropy, ObjectiveInputs,
-    PaperMaxMargin,
+    objective_by_name, objective_with, HingeMaxMargin, IrlObjective, Logistic, MaxEntropy,
+    ObjectiveInputs, ObjectiveSettings, PaperMaxMargin, MAX_ENTROPY_NEEDS_SAMPLES,
 };
 pub use reward_model::{prompt_response_texts, trainable_parameters, RewardModel};
 pub use reward_models::{BagOfWordsReward, EncoderReward, ImplicitReward, LmReward};

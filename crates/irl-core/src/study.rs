@@ -15,7 +15,7 @@ use std::sync::{Mutex, PoisonError};
 
 use serde::{Deserialize, Serialize};
 use tox_eval::metrics::{epic_distance, spearman};
-use tox_eval::{AgreementReport, ToxicityScorer};
+use tox_eval::{AgreementReport, TrueReward};
 use tracing::info_span;
 
 use crate::demonstrations::Demonstration;
@@ -262,7 +262,7 @@ pub fn run_study(
     objective: &dyn IrlObjective,
     train: &[Demonstration],
     eval: &[Demonstration],
-    truth: &dyn ToxicityScorer,
+    truth: &dyn TrueReward,
     cfg: &StudyConfig,
     out_dir: Option<&Path>,
     mut on_run: impl FnMut(usize, &TrainReport),
@@ -389,12 +389,12 @@ pub fn standardised_errors(a: &[f64], b: &[f64]) -> Vec<f64> {
 /// A ground truth that remembers what it scored, so the held-out texts are scored once per
 /// study rather than once per run.
 struct Remembered<'a> {
-    inner: &'a dyn ToxicityScorer,
+    inner: &'a dyn TrueReward,
     seen: Mutex<HashMap<String, f64>>,
 }
 
 impl<'a> Remembered<'a> {
-    fn new(inner: &'a dyn ToxicityScorer) -> Self {
+    fn new(inner: &'a dyn TrueReward) -> Self {
         Remembered {
             inner,
             seen: Mutex::new(HashMap::new()),
@@ -402,8 +402,8 @@ impl<'a> Remembered<'a> {
     }
 }
 
-impl ToxicityScorer for Remembered<'_> {
-    fn score(&self, texts: &[&str]) -> tox_eval::Result<Vec<f64>> {
+impl TrueReward for Remembered<'_> {
+    fn rewards(&self, texts: &[&str]) -> tox_eval::Result<Vec<f64>> {
         // The map only ever holds complete entries, so a poisoned lock is still usable.
         let mut seen = self.seen.lock().unwrap_or_else(PoisonError::into_inner);
         let mut missing: Vec<&str> = texts
@@ -414,7 +414,7 @@ impl ToxicityScorer for Remembered<'_> {
         missing.sort_unstable();
         missing.dedup();
         if !missing.is_empty() {
-            let scores = self.inner.score(&missing)?;
+            let scores = self.inner.rewards(&missing)?;
             if scores.len() != missing.len() {
                 return Err(tox_eval::ToxEvalError::LengthMismatch {
                     what: "texts vs ground-truth scores",
@@ -427,8 +427,8 @@ impl ToxicityScorer for Remembered<'_> {
         Ok(texts.iter().map(|t| seen[*t]).collect())
     }
 
-    fn name(&self) -> &str {
-        self.inner.name()
+    fn describe(&self) -> String {
+        self.inner.describe()
     }
 }
 
@@ -497,8 +497,12 @@ mod tests {
             Ok(texts.iter().map(|t| t.len() as f64 / 10.0).collect())
         };
         let r = Remembered::new(&inner);
-        assert_eq!(r.score(&["ab", "abc", "ab"]).unwrap(), vec![0.2, 0.3, 0.2]);
-        assert_eq!(r.score(&["abc", "a"]).unwrap(), vec![0.3, 0.1]);
+        let lo = tox_eval::scorers::negated_log_odds;
+        assert_eq!(
+            r.rewards(&["ab", "abc", "ab"]).unwrap(),
+            vec![lo(0.2), lo(0.3), lo(0.2)]
+        );
+        assert_eq!(r.rewards(&["abc", "a"]).unwrap(), vec![lo(0.3), lo(0.1)]);
         assert_eq!(calls.load(std::sync::atomic::Ordering::SeqCst), 3);
     }
 }

@@ -1,6 +1,6 @@
 //! The reward-learning loop: AdamW over padded batches of demonstrations, gradient clipping,
 //! epochs, seeds; evaluation on a held-out split every epoch against a ground-truth
-//! [`ToxicityScorer`]; best-checkpoint selection; checkpoint and resume; a NaN/Inf guard that
+//! [`TrueReward`]; best-checkpoint selection; checkpoint and resume; a NaN/Inf guard that
 //! stops with an error and keeps the last good checkpoint; metrics to JSONL.
 //!
 //! Fixes the reference code's defects (../shared/paper.md): gradients are zeroed every step, a
@@ -15,7 +15,7 @@ use rand::SeedableRng;
 use rand_chacha::ChaCha8Rng;
 use serde::{Deserialize, Serialize};
 use tch::{Kind, Tensor};
-use tox_eval::{AgreementReport, ToxicityScorer};
+use tox_eval::{AgreementReport, TrueReward};
 use tracing::info;
 
 use crate::demonstrations::Demonstration;
@@ -71,7 +71,8 @@ impl Default for IrlTrainerConfig {
                 lr: 1e-4,
                 ..Default::default()
             },
-            max_grad_norm: Some(1.0),
+            // The paper's IRL loop clips no gradient.
+            max_grad_norm: None,
             seed: 0,
             eval_batch_size: 32,
             selection: Selection::PairwiseAccuracy,
@@ -99,6 +100,11 @@ impl IrlTrainerConfig {
     /// Sets the seed.
     pub fn with_seed(mut self, seed: u64) -> Self {
         self.seed = seed;
+        self
+    }
+    /// Sets gradient clipping (`None`: none, the paper's).
+    pub fn with_max_grad_norm(mut self, norm: Option<f64>) -> Self {
+        self.max_grad_norm = norm;
         self
     }
     /// Groups training batches by length ([`IrlTrainerConfig::group_by_length`]).
@@ -193,7 +199,7 @@ impl IrlTrainer {
         objective: &dyn IrlObjective,
         train: &[Demonstration],
         eval: &[Demonstration],
-        truth: Option<&dyn ToxicityScorer>,
+        truth: Option<&dyn TrueReward>,
         out_dir: Option<&Path>,
         mut on_epoch: impl FnMut(&EpochReport),
     ) -> Result<TrainReport> {

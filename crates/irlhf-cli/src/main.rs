@@ -1,10 +1,13 @@
 //! `irlhf`: the command line of the workspace.
 
 mod config;
+mod dataset_texts;
+mod ground_truth;
 mod pipeline;
 mod plots;
 mod policy_eval;
 mod report;
+mod run_store;
 mod smoke;
 mod toy_world;
 
@@ -78,31 +81,20 @@ enum Command {
         #[arg(long, default_value = "runs/toy")]
         out: PathBuf,
     },
-    /// Print the default configuration as TOML.
-    DefaultConfig {
-        /// Print the `--quick` variant.
-        #[arg(long)]
-        quick: bool,
-    },
+    /// Print the configuration that will run, as TOML: the defaults, or a config file with
+    /// the flags applied, as `pipeline` takes them.
+    DefaultConfig(RunArgs),
     /// Check the installation: load libtorch, build a small model, generate.
     Smoke(smoke::SmokeArgs),
 }
 
 fn load_config(args: &RunArgs) -> anyhow::Result<config::PipelineConfig> {
-    let mut cfg = match &args.config {
-        Some(p) => config::PipelineConfig::from_file(p)?,
-        None => config::PipelineConfig::default(),
+    let flags = config::Flags {
+        quick: args.quick,
+        seed: args.seed,
+        device: args.device,
     };
-    if args.quick {
-        cfg = cfg.quick();
-    }
-    if let Some(s) = args.seed {
-        cfg.seed = s;
-    }
-    if let Some(d) = args.device {
-        cfg.device = d;
-    }
-    Ok(cfg.seeded())
+    config::PipelineConfig::load(args.config.as_deref(), &flags)
 }
 
 fn finish(results: &pipeline::PipelineResults, out: &std::path::Path) -> anyhow::Result<()> {
@@ -153,13 +145,11 @@ fn main() -> anyhow::Result<()> {
         }
         Command::Report { out } => {
             let results: pipeline::PipelineResults =
-                pipeline::read_stored(&out.join("results.toml"))?;
+                run_store::read_stored(&out.join("results.toml"))?;
             finish(&results, &out)
         }
-        Command::DefaultConfig { quick } => {
-            let cfg = config::PipelineConfig::default();
-            let cfg = if quick { cfg.quick() } else { cfg };
-            print!("{}", cfg.to_toml()?);
+        Command::DefaultConfig(args) => {
+            print!("{}", load_config(&args)?.to_toml()?);
             Ok(())
         }
         Command::Smoke(args) => smoke::run(&args),

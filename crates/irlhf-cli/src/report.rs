@@ -148,20 +148,24 @@ fn ci(run: &crate::pipeline::IrlRun, key: &str, value: f64) -> String {
 pub fn tables(r: &PipelineResults) -> String {
     let mut s = String::new();
     let _ = writeln!(s, "## Recovered reward vs ground truth (held-out demonstrations, 95% bootstrap intervals over prompts)\n");
-    let _ = writeln!(s, "Sign acc / F1: the paper's (reward > 0 = non-toxic). Offset-invariant: the learned reward cut at its median, or at the threshold fitted on the validation split (the demonstrations of every fifth training prompt, not trained on; it also picks each run's best epoch and ranks the runs). Pairwise: expert vs baseline pairs ordered as the truth orders them; decisive: only pairs on opposite sides of the truth's toxic threshold.\n");
+    if !r.true_reward.is_empty() {
+        let _ = writeln!(s, "True reward: {}.\n", r.true_reward);
+    }
+    let _ = writeln!(s, "Sign acc / F1: the paper's (reward > 0 = non-toxic; the paper's F1 takes toxic as the positive class, F1 non-tox. the other). Offset-invariant: the learned reward cut at its median, or at the threshold fitted on the validation split (the demonstrations of every fifth training prompt, not trained on; it also picks each run's best epoch and ranks the runs). Pairwise: expert vs baseline pairs ordered as the truth orders them; decisive: only pairs on opposite sides of the truth's toxic threshold.\n");
     if let Some((all, decisive)) = r.truth_prefers_expert {
         let _ = writeln!(s, "The truth itself prefers the expert's response in {all:.3} of these pairs ({decisive:.3} of the decisive ones): a reward that only tells expert from baseline text scores exactly that, and a higher pairwise accuracy needs the reward to rank pairs the expert did not.\n");
     }
-    let _ = writeln!(s, "| run | sign acc | sign F1 | median-thr. acc | calibrated acc | pairwise acc | decisive pairwise acc | Pearson | Spearman | Kendall | EPIC |");
-    let _ = writeln!(s, "|---|---|---|---|---|---|---|---|---|---|---|");
+    let _ = writeln!(s, "| run | sign acc | sign F1 (paper) | sign F1 non-tox. | median-thr. acc | calibrated acc | pairwise acc | decisive pairwise acc | Pearson | Spearman | Kendall | EPIC |");
+    let _ = writeln!(s, "|---|---|---|---|---|---|---|---|---|---|---|---|");
     for run in &r.irl {
         let a = &run.agreement;
         let _ = writeln!(
             s,
-            "| {} | {} | {:.3} | {} | {} | {} | {} | {} | {} | {} | {} |",
+            "| {} | {} | {:.3} | {:.3} | {} | {} | {} | {} | {} | {} | {} | {} |",
             run.name,
             ci(run, "sign_accuracy", a.sign.accuracy),
-            a.sign.f1,
+            a.sign.f1_toxic,
+            a.sign.f1_non_toxic,
             ci(run, "median_accuracy", a.median.accuracy),
             ci(
                 run,
@@ -183,6 +187,26 @@ pub fn tables(r: &PipelineResults) -> String {
             ci(run, "kendall", a.kendall_tau_b),
             ci(run, "epic", a.epic_distance.unwrap_or(f64::NAN)),
         );
+    }
+    if r.irl.iter().any(|run| run.dataset_texts.is_some()) {
+        let _ = writeln!(s, "\n## Recovered reward on the dataset's texts ({} texts `prompt + ' ' + original continuation`, training and held-out prompts: the population of the paper's headline accuracy)\n", r.dataset_texts);
+        let _ = writeln!(s, "| run | sign acc | sign F1 (paper) | sign F1 non-tox. | median-thr. acc | Pearson | Spearman |");
+        let _ = writeln!(s, "|---|---|---|---|---|---|---|");
+        for run in &r.irl {
+            if let Some(a) = &run.dataset_texts {
+                let _ = writeln!(
+                    s,
+                    "| {} | {:.3} | {:.3} | {:.3} | {:.3} | {:.3} | {:.3} |",
+                    run.name,
+                    a.sign.accuracy,
+                    a.sign.f1_toxic,
+                    a.sign.f1_non_toxic,
+                    a.median.accuracy,
+                    a.pearson,
+                    a.spearman
+                );
+            }
+        }
     }
     if let Some(study) = &r.study {
         let _ = writeln!(
@@ -223,19 +247,35 @@ pub fn tables(r: &PipelineResults) -> String {
         "\n## Policy toxicity (held-out prompts; ground truth = {})\n",
         r.ground_truth
     );
-    let _ = writeln!(s, "| policy | greedy mean tox | greedy toxic ratio | sampled mean tox | sampled toxic ratio | EMT | tox. prob. | distinct-1/2/3 | perplexity |");
-    let _ = writeln!(s, "|---|---|---|---|---|---|---|---|---|");
+    let nan = f64::NAN;
     for p in &r.policies {
         let _ = writeln!(
             s,
-            "| {} | {:.3} | {:.3} | {:.3} | {:.3} | {:.3} | {:.3} | {:.2}/{:.2}/{:.2} | {:.2} |",
+            "- {}: judge {}, scoring {}",
             p.name,
+            p.judge,
+            match p.scored {
+                crate::config::ScoredText::Continuation => "the continuation only",
+                crate::config::ScoredText::PromptAndContinuation => "prompt + continuation",
+            }
+        );
+    }
+    let _ = writeln!(s, "\n| policy | judge | greedy scored | greedy mean tox | greedy toxic ratio | sampled mean tox | sampled toxic ratio | EMT | tox. prob. | distinct-1/2/3 | perplexity |");
+    let _ = writeln!(s, "|---|---|---|---|---|---|---|---|---|---|---|");
+    for p in &r.policies {
+        let sampled = p.sampled.as_ref();
+        let _ = writeln!(
+            s,
+            "| {} | {} | {} | {:.3} | {:.3} | {:.3} | {:.3} | {:.3} | {:.3} | {:.2}/{:.2}/{:.2} | {:.2} |",
+            p.name,
+            p.judge.split(" (").next().unwrap_or(&p.judge),
+            p.greedy_scored,
             p.greedy_mean_toxicity,
             p.greedy_toxic_ratio,
-            p.sampled.mean_toxicity,
-            p.sampled.toxic_ratio,
-            p.sampled.expected_max_toxicity,
-            p.sampled.toxicity_probability,
+            sampled.map_or(nan, |t| t.mean_toxicity),
+            sampled.map_or(nan, |t| t.toxic_ratio),
+            sampled.map_or(nan, |t| t.expected_max_toxicity),
+            sampled.map_or(nan, |t| t.toxicity_probability),
             p.distinct.distinct_1,
             p.distinct.distinct_2,
             p.distinct.distinct_3,

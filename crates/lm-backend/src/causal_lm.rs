@@ -20,7 +20,8 @@ pub struct LmInfo {
     pub hidden_size: i64,
     /// Number of transformer layers.
     pub num_layers: usize,
-    /// Longest sequence the position scheme supports (learned positions), if bounded.
+    /// The context: the longest sequence the position scheme supports (learned positions) or
+    /// the model was trained for (`max_position_embeddings` of rotary models), if known.
     pub max_positions: Option<i64>,
     /// End-of-sequence token id from the config.
     pub eos_token_id: Option<i64>,

@@ -174,7 +174,8 @@ impl Default for PpoConfig {
                 t_max: 10_000,
                 eta_min: 5.45e-6,
             },
-            max_grad_norm: Some(1.0),
+            // trlx clips no gradient by default (its `grad_clip` is off).
+            max_grad_norm: None,
             seed: 1000,
             num_rollouts: 32,
             chunk_size: 4,

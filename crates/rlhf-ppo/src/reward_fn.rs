@@ -53,7 +53,7 @@ impl ToxicityRewardScale {
     pub fn reward(self, p: f64) -> f64 {
         match self {
             ToxicityRewardScale::Probability => -p,
-            ToxicityRewardScale::NegatedLogit => irl_core::true_reward_from_probability(p),
+            ToxicityRewardScale::NegatedLogit => tox_eval::scorers::negated_log_odds(p),
         }
     }
 

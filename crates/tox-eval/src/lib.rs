@@ -8,4 +8,4 @@ pub use error::{Result, ToxEvalError};
 pub use metrics::{AgreementReport, Distinct, RewardAgreement, ToxicityReport};
 #[cfg(feature = "torch")]
 pub use scorers::{HfClassifierConfig, HfClassifierScorer};
-pub use scorers::{ProfanityCheck, ToxicityScorer};
+pub use scorers::{ProfanityCheck, ToxicityScorer, TrueReward, TrueRewardKind};

@@ -154,7 +154,18 @@ impl Checker {
             &want["accuracy"],
             n,
         );
-        self.check(&format!("{ctx}.f1"), Ok(got.f1), &want["f1"], n);
+        self.check(
+            &format!("{ctx}.f1_non_toxic"),
+            Ok(got.f1_non_toxic),
+            &want["f1"],
+            n,
+        );
+        self.check(
+            &format!("{ctx}.f1_toxic"),
+            Ok(got.f1_toxic),
+            &want["f1_toxic"],
+            n,
+        );
     }
 }
 

@@ -19,7 +19,7 @@ use super::{IrlObjective, ObjectiveInputs};
 use crate::error::{IrlError, Result};
 
 /// Maximum-entropy IRL with the reference policy as base measure.
-#[derive(Debug, Clone, Copy)]
+#[derive(Debug, Clone, Copy, PartialEq)]
 pub struct MaxEntropy {
     /// KL coefficient (temperature of the Boltzmann policy).
     pub beta: f64,
@@ -35,6 +35,35 @@ impl Default for MaxEntropy {
         }
     }
 }
+
+impl MaxEntropy {
+    /// Checks `beta > 0` and a mixture weight in `(0, 1)`.
+    ///
+    /// # Errors
+    /// [`IrlError::InvalidArgument`] naming the setting.
+    pub fn validate(&self) -> Result<()> {
+        if !(self.beta.is_finite() && self.beta > 0.0) {
+            return Err(IrlError::InvalidArgument(format!(
+                "max-entropy beta must be positive and finite, got {}",
+                self.beta
+            )));
+        }
+        if let Some(alpha) = self.mixture_weight {
+            if !(alpha > 0.0 && alpha < 1.0) {
+                return Err(IrlError::InvalidArgument(format!(
+                    "max-entropy mixture_weight must lie in (0, 1), got {alpha}: at 1 the \
+                     proposal is pi_ref alone and the expert response gets no weight"
+                )));
+            }
+        }
+        Ok(())
+    }
+}
+
+/// Why max-entropy needs at least two reference samples per prompt.
+pub const MAX_ENTROPY_NEEDS_SAMPLES: &str = "max-entropy IRL needs K >= 2 sampled reference \
+     responses per prompt: with one (or greedy, identical ones) the partition estimate is a \
+     single deterministic sample and the loss becomes the unbounded mean(r_b - r_E) / beta";
 
 impl IrlObjective for MaxEntropy {
     fn name(&self) -> &str {
@@ -54,6 +83,13 @@ impl IrlObjective for MaxEntropy {
         let e = e.f_div_scalar(self.beta)?;
         let b = b.f_div_scalar(self.beta)?;
         let k = b.size()[1];
+        if k < 2 {
+            return Err(IrlError::ObjectiveInput {
+                objective: self.name().into(),
+                message: format!("{MAX_ENTROPY_NEEDS_SAMPLES} (got K = {k})"),
+            });
+        }
+        self.validate()?;
         let log_z = match self.mixture_weight {
             None => b
                 .f_logsumexp([1i64].as_slice(), false)?

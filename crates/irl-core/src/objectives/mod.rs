@@ -9,7 +9,7 @@ mod paper_max_margin;
 
 pub use hinge::HingeMaxMargin;
 pub use logistic::Logistic;
-pub use max_entropy::MaxEntropy;
+pub use max_entropy::{MaxEntropy, MAX_ENTROPY_NEEDS_SAMPLES};
 pub use paper_max_margin::PaperMaxMargin;
 
 use tch::Tensor;
@@ -94,11 +94,24 @@ pub trait IrlObjective: Send + Sync {
 
 /// The objective named `name` with default settings (for configs and the command line).
 pub fn objective_by_name(name: &str) -> Result<Box<dyn IrlObjective>> {
+    objective_with(name, &ObjectiveSettings::default())
+}
+
+/// Settings of the objectives that have any.
+#[derive(Debug, Clone, Copy, Default, PartialEq)]
+pub struct ObjectiveSettings {
+    /// Maximum-entropy IRL's temperature and importance weighting.
+    pub max_entropy: MaxEntropy,
+}
+
+/// The objective named `name` with `settings`.
+pub fn objective_with(name: &str, settings: &ObjectiveSettings) -> Result<Box<dyn IrlObjective>> {
+    settings.max_entropy.validate()?;
     let all: Vec<Box<dyn IrlObjective>> = vec![
         Box::new(PaperMaxMargin),
         Box::new(HingeMaxMargin::default()),
         Box::new(Logistic),
-        Box::new(MaxEntropy::default()),
+        Box::new(settings.max_entropy),
     ];
     let names: Vec<String> = all.iter().map(|o| o.name().to_owned()).collect();
     all.into_iter().find(|o| o.name() == name).ok_or_else(|| {

@@ -43,6 +43,14 @@ impl LmReward {
         }
     }
 
+    /// Truncates `prompt + response` to `max_length` tokens from `side` (the paper's reward
+    /// model: from the right, the tokenizer's default; [`LmReward::new`]: from the left, which
+    /// keeps the response).
+    pub fn with_truncation(mut self, side: Side, max_length: usize) -> Self {
+        self.tokenizer = self.tokenizer.with_truncation(side, Some(max_length));
+        self
+    }
+
     /// Freezes the backbone except its top `n` layers (the head stays trainable).
     pub fn freeze_all_but_top_layers(&self, n: usize) {
         freeze_all_but_top_layers(self.backbone.as_ref(), n);

@@ -30,10 +30,19 @@ pub struct ThresholdAgreement {
     pub threshold: f64,
     /// Accuracy of the learned labels against the true labels.
     pub accuracy: f64,
-    /// F1 with the positive class "non-toxic" (`reward > threshold`), scikit-learn's
-    /// `f1_score` with `pos_label=True` (0.0 when there are no positives at all). F1 is
-    /// symmetric in its two label vectors, so it does not matter which is called the truth.
-    pub f1: f64,
+    /// The paper's F1: the positive class is **toxic** (`irl_utilities.py` labels a text
+    /// `0 if reward > 0 else 1` and calls scikit-learn's `f1_score` with its default
+    /// `pos_label=1`). 0.0 when there are no positives at all. F1 is symmetric in its two label
+    /// vectors, so it does not matter which is called the truth.
+    #[serde(default = "nan")]
+    pub f1_toxic: f64,
+    /// F1 with the positive class "non-toxic" (`reward > threshold`), `pos_label=True`.
+    #[serde(alias = "f1")]
+    pub f1_non_toxic: f64,
+}
+
+fn nan() -> f64 {
+    f64::NAN
 }
 
 /// Scores the labels `learned > threshold` against `truth > 0`.
@@ -56,7 +65,8 @@ pub fn threshold_agreement(
     Ok(ThresholdAgreement {
         threshold,
         accuracy: cm.accuracy(),
-        f1: cm.f1(true),
+        f1_toxic: cm.f1(false),
+        f1_non_toxic: cm.f1(true),
     })
 }
 
@@ -76,12 +86,13 @@ pub fn sign_accuracy(learned: &[f64], truth: &[f64]) -> Result<f64> {
     Ok(threshold_agreement(learned, truth, 0.0)?.accuracy)
 }
 
-/// The paper's sign F1: F1 of `learned > 0` against `truth > 0`, positive class non-toxic.
+/// The paper's sign F1: F1 of `learned > 0` against `truth > 0` with the paper's positive
+/// class, toxic ([`ThresholdAgreement::f1_toxic`]).
 ///
 /// # Errors
 /// As [`threshold_agreement`].
 pub fn sign_f1(learned: &[f64], truth: &[f64]) -> Result<f64> {
-    Ok(threshold_agreement(learned, truth, 0.0)?.f1)
+    Ok(threshold_agreement(learned, truth, 0.0)?.f1_toxic)
 }
 
 /// numpy's median: the middle value, or the mean of the two middle values for even n.
@@ -383,8 +394,11 @@ mod tests {
         let learned = [0.5, 0.1, 3.0, -1.0];
         assert_eq!(sign_labels(&[0.0, 1e-9, -1.0]), [false, true, false]);
         assert_eq!(sign_accuracy(&learned, &truth).unwrap(), 0.75);
-        // tp = 2, fp = 1, fn = 0.
-        assert!((sign_f1(&learned, &truth).unwrap() - 0.8).abs() < 1e-15);
+        // Toxic positive (the paper's): tp = 1, fp = 0, fn = 1.
+        assert!((sign_f1(&learned, &truth).unwrap() - 2.0 / 3.0).abs() < 1e-15);
+        // Non-toxic positive: tp = 2, fp = 1, fn = 0.
+        let a = threshold_agreement(&learned, &truth, 0.0).unwrap();
+        assert!((a.f1_non_toxic - 0.8).abs() < 1e-15);
     }
 
     #[test]
@@ -395,7 +409,7 @@ mod tests {
         let m = median_threshold_agreement(&learned, &truth).unwrap();
         assert_eq!(m.threshold, 10.3);
         assert_eq!(m.accuracy, 1.0);
-        assert_eq!(m.f1, 1.0);
+        assert_eq!((m.f1_toxic, m.f1_non_toxic), (1.0, 1.0));
     }
 
     #[test]
@@ -412,7 +426,7 @@ mod tests {
         assert_eq!(fit_threshold(&[1.0, 2.0], &[-1.0, -1.0]).unwrap(), 2.0);
         let a =
             calibrated_threshold_agreement(&learned, &truth, &[1.2, 1.7], &[-3.0, 4.0]).unwrap();
-        assert_eq!((a.threshold, a.accuracy, a.f1), (1.5, 1.0, 1.0));
+        assert_eq!((a.threshold, a.accuracy, a.f1_non_toxic), (1.5, 1.0, 1.0));
     }
 
     #[test]

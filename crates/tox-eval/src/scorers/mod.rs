@@ -6,11 +6,14 @@
 //! - `HfClassifierScorer` (feature `torch`): a Hugging Face BERT / RoBERTa sequence
 //!   classifier, e.g. the paper's `s-nlp/roberta_toxicity_classifier`.
 //! - Closures `Fn(&[&str]) -> Result<Vec<f64>>` are scorers too.
+//! - [`TrueReward`]: the ground-truth reward derived from a scorer (the paper's negated toxic
+//!   logit, or the negated log-odds of any scorer).
 
 #[cfg(feature = "torch")]
 mod hf_classifier;
 mod profanity_check;
 mod toxicity_scorer;
+mod true_reward;
 
 #[cfg(feature = "torch")]
 pub use hf_classifier::{
@@ -18,3 +21,6 @@ pub use hf_classifier::{
 };
 pub use profanity_check::{CalibratedSvc, ProfanityCheck};
 pub use toxicity_scorer::ToxicityScorer;
+#[cfg(feature = "torch")]
+pub use true_reward::NegatedToxicLogit;
+pub use true_reward::{negated_log_odds, TrueReward, TrueRewardKind};

@@ -203,7 +203,8 @@ impl GptNeoX {
             vocab_size: cfg.vocab_size,
             hidden_size: cfg.hidden_size,
             num_layers: cfg.num_layers,
-            max_positions: None,
+            // Rotary positions have no hard bound; the model was trained for this many.
+            max_positions: Some(cfg.max_positions),
             eos_token_id: cfg.eos_token_id,
             bos_token_id: cfg.bos_token_id,
         };
