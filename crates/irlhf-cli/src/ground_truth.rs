@@ -101,3 +101,68 @@ fn load_judge(
     }
     Ok(HfClassifierScorer::load(dir, &config)?)
 }
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    fn external(
+        ground_truth_dir: Option<std::path::PathBuf>,
+        kind: Option<TrueRewardKind>,
+    ) -> ExternalConfig {
+        let text = "policy_dir = \"p\"\nprompts = \"q.jsonl\"\n";
+        let mut ext: ExternalConfig = toml::from_str(text).expect("a minimal [external]");
+        ext.ground_truth_dir = ground_truth_dir;
+        ext.true_reward = kind;
+        ext
+    }
+
+    #[test]
+    fn a_classifier_s_true_reward_is_the_paper_s_negated_toxic_logit() -> anyhow::Result<()> {
+        let dir = std::path::Path::new(env!("CARGO_MANIFEST_DIR"))
+            .join("../lm-backend/tests/fixtures/roberta_cls");
+        let texts = ["The model is good.", "Hi"];
+        let classifier = HfClassifierScorer::from_dir(&dir, DeviceChoice::Cpu)?;
+        let paper =
+            GroundTruth::from_external(&external(Some(dir.clone()), None), DeviceChoice::Cpu)?;
+        let want: Vec<f64> = classifier
+            .raw_toxic_logits(&texts)?
+            .iter()
+            .map(|z| -z)
+            .collect();
+        assert_eq!(paper.reward.rewards(&texts)?, want);
+        assert!(paper
+            .reward
+            .describe()
+            .starts_with("negated_toxic_logit of"));
+        let odds = GroundTruth::from_external(
+            &external(Some(dir), Some(TrueRewardKind::NegatedLogOdds)),
+            DeviceChoice::Cpu,
+        )?;
+        let want: Vec<f64> = classifier
+            .score(&texts)?
+            .into_iter()
+            .map(tox_eval::scorers::negated_log_odds)
+            .collect();
+        assert_eq!(odds.reward.rewards(&texts)?, want);
+        assert_ne!(odds.reward.rewards(&texts)?, paper.reward.rewards(&texts)?);
+        Ok(())
+    }
+
+    #[test]
+    fn profanity_check_has_no_logits_to_negate() -> anyhow::Result<()> {
+        let err = GroundTruth::from_external(
+            &external(None, Some(TrueRewardKind::NegatedToxicLogit)),
+            DeviceChoice::Cpu,
+        )
+        .err()
+        .expect("refused");
+        assert!(format!("{err:#}").contains("negated_log_odds"), "{err:#}");
+        let truth = GroundTruth::from_external(&external(None, None), DeviceChoice::Cpu)?;
+        assert_eq!(
+            truth.reward.describe(),
+            "negated_log_odds of profanity-check"
+        );
+        Ok(())
+    }
+}

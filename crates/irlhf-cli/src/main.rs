@@ -113,6 +113,8 @@ fn finish(results: &pipeline::PipelineResults, out: &std::path::Path) -> anyhow:
 }
 
 fn main() -> anyhow::Result<()> {
+    // Before any tensor operation: libtorch and MKL read these once.
+    lm_backend::cpu_numerics::pin_cpu_code_paths();
     tracing_subscriber::fmt()
         .with_env_filter(
             tracing_subscriber::EnvFilter::try_from_default_env()

@@ -77,6 +77,9 @@ pub struct PipelineResults {
     /// The true reward IRL was evaluated against (which definition of which scorer).
     #[serde(default)]
     pub true_reward: String,
+    /// The CPU code paths and thread count the run used (lm_backend::cpu_numerics).
+    #[serde(default)]
+    pub cpu_numerics: Vec<(String, String)>,
     /// How many dataset texts `IrlRun::dataset_texts` was computed on.
     #[serde(default)]
     pub dataset_texts: usize,
@@ -133,6 +136,9 @@ fn run_inner(
         check_same_settings(&config_path, &config_text)?;
     }
     lm_backend::save::write_atomic(&config_path, config_text.as_bytes())?;
+    if let Some(n) = cfg.threads {
+        tch::set_num_threads(n as i32);
+    }
     let device = cfg.device.resolve()?;
     let bars = MultiProgress::new();
     let mut timings = Vec::new();
@@ -263,11 +269,8 @@ fn run_inner(
     // (the demonstrations of every fifth training prompt, never trained on) picks each run's
     // best epoch, fits the offset-invariant threshold and picks the best run; the held-out
     // prompts are only reported on.
-    let capped = &train_demos[..cfg
-        .irl
-        .max_train_pairs
-        .map_or(train_demos.len(), |n| n.min(train_demos.len()))];
-    let (fit_demos, val_demos) = split_by_prompt(capped, VALIDATION_EVERY);
+    let (fit_demos, val_demos) = split_by_prompt(&train_demos, VALIDATION_EVERY);
+    let fit_demos = at_most(fit_demos, cfg.irl.max_train_pairs);
     let truth_eval = evaluation::true_rewards(true_reward, &eval_demos)?;
     let make = |kind: &str, seed: u64| -> anyhow::Result<Box<dyn RewardModel>> {
         lm_backend::with_global_seed(seed as i64, || {
@@ -510,6 +513,7 @@ fn run_inner(
         ground_truth: truth.name().to_owned(),
         true_reward: true_reward.describe(),
         dataset_texts: dataset.as_ref().map_or(0, DatasetTexts::len),
+        cpu_numerics: lm_backend::cpu_numerics::cpu_numerics_in_effect(),
         truth_prefers_expert: Some(truth_prefers_expert(
             &evaluation::response_pairs(&eval_demos),
             &truth_eval,
@@ -563,6 +567,14 @@ fn split_by_prompt(
         }
     }
     (fit, val)
+}
+
+/// The first `cap` demonstrations (all of them when `cap` is `None`): the pairs IRL trains on.
+fn at_most(mut demos: Vec<Demonstration>, cap: Option<usize>) -> Vec<Demonstration> {
+    if let Some(n) = cap {
+        demos.truncate(n);
+    }
+    demos
 }
 
 /// Runs are ranked on the validation split: decisive pairwise accuracy, then Spearman, as one
@@ -764,6 +776,17 @@ mod tests {
         assert_eq!(val_prompts, ["p4", "p9", "p4", "p9"]);
         assert_eq!(fit.len(), 16);
         assert!(fit.iter().all(|d| d.prompt != "p4" && d.prompt != "p9"));
+    }
+
+    #[test]
+    fn training_pairs_are_capped_after_validation_is_set_aside() {
+        let demos: Vec<Demonstration> = (0..10).map(|i| demo(&format!("p{i}"), 1)).collect();
+        let (fit, val) = split_by_prompt(&demos, 5);
+        assert_eq!((fit.len(), val.len()), (8, 2));
+        let capped = at_most(fit.clone(), Some(3));
+        assert_eq!(capped, fit[..3].to_vec());
+        assert_eq!(at_most(fit.clone(), None), fit);
+        assert_eq!(at_most(fit.clone(), Some(100)), fit);
     }
 
     #[test]

@@ -282,6 +282,14 @@ pub fn tables(r: &PipelineResults) -> String {
             p.perplexity
         );
     }
+    if !r.cpu_numerics.is_empty() {
+        let settings: Vec<String> = r
+            .cpu_numerics
+            .iter()
+            .map(|(k, v)| format!("{k}={v}"))
+            .collect();
+        let _ = writeln!(s, "\nCPU numerics: {}.", settings.join(", "));
+    }
     let _ = writeln!(s, "\n## Stage timings\n");
     for (name, secs) in &r.timings {
         let _ = writeln!(s, "- {name}: {secs:.1} s");

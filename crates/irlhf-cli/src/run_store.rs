@@ -105,7 +105,7 @@ mod tests {
     fn a_run_folder_resumes_only_with_its_own_settings() -> anyhow::Result<()> {
         let dir = tempfile::tempdir()?;
         let path = dir.path().join("config.toml");
-        let cfg = PipelineConfig::default();
+        let cfg = PipelineConfig::toy();
         std::fs::write(&path, cfg.to_toml()?)?;
         check_same_settings(&path, &cfg.to_toml()?)?;
         let mut other_device = cfg.clone();

@@ -106,6 +106,15 @@ fn miniature_pipeline_writes_parsable_artefacts_and_is_deterministic() -> anyhow
         .as_array()
         .is_some_and(|h| h.len() == 2));
     assert!(results["irl"].as_array().is_some_and(|r| r.len() == 5)); // 2 models x 2 objectives + implicit
+                                                                      // The paper's population (the dataset's own texts) beside the held-out demonstrations.
+    assert!(results["dataset_texts"].as_u64().is_some_and(|n| n > 0));
+    assert!(results["irl"].as_array().is_some_and(|r| r
+        .iter()
+        .all(|run| run["dataset_texts"]["sign"]["f1_toxic"].is_number())));
+    assert_eq!(
+        results["true_reward"],
+        "negated_log_odds of profanity-check"
+    );
     for line in std::fs::read_to_string(a.join("ppo_expert/metrics.jsonl"))?.lines() {
         let _: serde_json::Value = serde_json::from_str(line)?;
     }
@@ -244,6 +253,15 @@ max_new_tokens = 6
     let stdout = run(&out, &config);
     assert!(
         stdout.contains("ground truth = roberta_cls[hate]"),
+        "{stdout}"
+    );
+    // The paper's true reward for a classifier, and the judge named beside the tables.
+    assert!(
+        stdout.contains("True reward: negated_toxic_logit of roberta_cls[hate] (label hate)"),
+        "{stdout}"
+    );
+    assert!(
+        stdout.contains("(= ground truth, which PPO optimised)"),
         "{stdout}"
     );
     let results: serde_json::Value =

@@ -5,6 +5,7 @@ pub mod attention_mask;
 pub mod auto;
 pub mod causal_attention;
 pub mod causal_lm;
+pub mod cpu_numerics;
 pub mod device;
 pub mod encoder;
 pub mod error;

