@@ -56,7 +56,8 @@ impl GroundTruth {
             }
             return Self::profanity_check();
         };
-        let classifier = Arc::new(HfClassifierScorer::from_dir(dir, device)?);
+        let dir = resolve(dir)?;
+        let classifier = Arc::new(HfClassifierScorer::from_dir(&dir, device)?);
         let scorer = SharedScorer(classifier.clone());
         let reward: Arc<dyn TrueReward> =
             match ext.true_reward.unwrap_or(TrueRewardKind::NegatedToxicLogit) {
@@ -75,7 +76,7 @@ impl GroundTruth {
     ) -> anyhow::Result<(SharedScorer, String)> {
         match &cfg.judge_dir {
             Some(dir) => {
-                let judge = load_judge(dir, cfg.judge_toxic_label.as_deref(), device)?;
+                let judge = load_judge(&resolve(dir)?, cfg.judge_toxic_label.as_deref(), device)?;
                 let name = format!("{} (label {})", judge.name(), judge.toxic_label());
                 Ok((SharedScorer(Arc::new(judge)), name))
             }
@@ -88,6 +89,11 @@ impl GroundTruth {
             )),
         }
     }
+}
+
+/// A model directory, or the snapshot of a Hub id in the local Hugging Face cache.
+pub fn resolve(spec: &Path) -> anyhow::Result<std::path::PathBuf> {
+    Ok(lm_backend::resolve_model(&spec.to_string_lossy())?)
 }
 
 fn load_judge(

@@ -23,7 +23,7 @@ use tox_eval::{AgreementReport, ToxicityScorer, TrueReward};
 
 use crate::config::PipelineConfig;
 use crate::dataset_texts::{dataset_agreement, DatasetTexts};
-use crate::ground_truth::GroundTruth;
+use crate::ground_truth::{resolve, GroundTruth};
 use crate::policy_eval::{evaluate_policy, Judge, PolicyReport};
 use crate::run_store::{cached, check_same_settings, write_stored};
 use crate::toy_world::{build_world, pretrain_original, world_from_file, World};
@@ -153,7 +153,7 @@ fn run_inner(
         Some(ext) => {
             let world = world_from_file(ext, cfg.seed)?;
             let truth = GroundTruth::from_external(ext, cfg.device)?;
-            (world, ext.policy_dir.clone(), truth)
+            (world, resolve(&ext.policy_dir)?, truth)
         }
         None => {
             let world_dir = out.join("world");
@@ -182,8 +182,8 @@ fn run_inner(
     let baseline_dir = cfg
         .external
         .as_ref()
-        .and_then(|e| e.baseline_dir.clone())
-        .unwrap_or_else(|| original_dir.clone());
+        .and_then(|e| e.baseline_dir.as_deref())
+        .map_or_else(|| Ok(original_dir.clone()), resolve)?;
     let tok_path = original_dir.join("tokenizer.json");
     let tokenizer = Tokenizer::from_file(&tok_path)?;
     lap("world + pretraining", &mut timings);
@@ -622,11 +622,13 @@ fn make_reward_model(
             )?))
         }
         "encoder" => {
-            let dir = settings
-                .encoder_dir
-                .as_deref()
-                .context("reward model 'encoder' needs irl.encoder_dir")?;
-            let enc = lm_backend::BertModel::from_pretrained(dir, device, Kind::Float)?;
+            let dir = resolve(
+                settings
+                    .encoder_dir
+                    .as_deref()
+                    .context("reward model 'encoder' needs irl.encoder_dir")?,
+            )?;
+            let enc = lm_backend::BertModel::from_pretrained(&dir, device, Kind::Float)?;
             let tok = Tokenizer::from_file(dir.join("tokenizer.json"))?;
             Ok(Box::new(irl_core::EncoderReward::new(
                 Box::new(enc),

@@ -40,7 +40,12 @@ max_new_tokens = 8
 "#;
 
 fn run(dir: &Path, config: &Path) -> String {
+    run_with(dir, config, &[])
+}
+
+fn run_with(dir: &Path, config: &Path, env: &[(&str, &Path)]) -> String {
     let out = Command::new(env!("CARGO_BIN_EXE_irlhf"))
+        .envs(env.iter().map(|(k, v)| (*k, *v)))
         .args(["pipeline", "--config"])
         .arg(config)
         .arg("--out")
@@ -203,6 +208,19 @@ fn external_checkpoints_prompts_and_classifier_ground_truth() -> anyhow::Result<
         lines.push_str(&format!("{{\"prompt\":{{\"text\":\"Once upon a time {i}\"}},\"continuation\":{{\"text\":\" there was a robot.\"}}}}\n"));
     }
     std::fs::write(&prompts, lines)?;
+    // The policy addressed by Hub id, from a Hugging Face cache layout made here.
+    let hub = tmp.path().join("hub");
+    let snapshot = hub.join("models--irlhf-tests--tiny-neox/snapshots/0123abcd");
+    std::fs::create_dir_all(&snapshot)?;
+    for entry in std::fs::read_dir(fixtures.join("gpt_neox_parallel"))? {
+        let entry = entry?;
+        std::fs::copy(entry.path(), snapshot.join(entry.file_name()))?;
+    }
+    std::fs::create_dir_all(hub.join("models--irlhf-tests--tiny-neox/refs"))?;
+    std::fs::write(
+        hub.join("models--irlhf-tests--tiny-neox/refs/main"),
+        "0123abcd",
+    )?;
     let config = tmp.path().join("ext.toml");
     std::fs::write(
         &config,
@@ -211,7 +229,7 @@ fn external_checkpoints_prompts_and_classifier_ground_truth() -> anyhow::Result<
 seed = 3
 device = "cpu"
 [external]
-policy_dir = "{}"
+policy_dir = "irlhf-tests/tiny-neox"
 prompts = "{}"
 prompt_field = "prompt.text"
 continuation_field = "continuation.text"
@@ -244,13 +262,12 @@ iterations = 1
 samples_per_prompt = 1
 max_new_tokens = 6
 "#,
-            fixtures.join("gpt_neox_parallel").display(),
             prompts.display(),
             fixtures.join("roberta_cls").display()
         ),
     )?;
     let out = tmp.path().join("run");
-    let stdout = run(&out, &config);
+    let stdout = run_with(&out, &config, &[("HF_HUB_CACHE", &hub)]);
     assert!(
         stdout.contains("ground truth = roberta_cls[hate]"),
         "{stdout}"

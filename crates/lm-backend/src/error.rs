@@ -80,6 +80,20 @@ pub enum LmError {
     /// The model type in `config.json` is not one this crate implements.
     #[error("unsupported model_type '{0}'")]
     UnsupportedModel(String),
+    /// A model given as a Hub id is not in the local Hugging Face cache (nothing is downloaded).
+    #[error(
+        "'{spec}' is not a directory, and not in the local Hugging Face cache: {detail}. Fetch it \
+         once where the network is reachable: `{fetch}` (set HF_HUB_CACHE or HF_HOME if your \
+         cache is elsewhere)"
+    )]
+    NotInHubCache {
+        /// What was asked for.
+        spec: String,
+        /// What is missing and the paths looked at.
+        detail: String,
+        /// The command that would fetch it.
+        fetch: String,
+    },
     /// libtorch raised an error.
     #[error(transparent)]
     Torch(#[from] tch::TchError),

@@ -10,7 +10,9 @@ use rlhf_ppo::ToxicityRewardScale;
 use serde::{Deserialize, Serialize};
 use tox_eval::TrueRewardKind;
 
-/// Your own checkpoints and prompts (nothing is downloaded: point at local directories).
+/// Your own checkpoints and prompts. Every model is a directory or a Hub id
+/// `org/name[@revision]` resolved offline from the local Hugging Face cache (nothing is
+/// downloaded; lm_backend::hub).
 #[derive(Debug, Clone, Serialize, Deserialize)]
 #[serde(deny_unknown_fields)]
 pub struct ExternalConfig {
