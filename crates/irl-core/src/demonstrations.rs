@@ -175,7 +175,11 @@ impl DemonstrationConfig {
         let mut gen = self
             .generation
             .clone()
-            .with_seed(self.generation.seed.wrapping_add(start as u64))
+            .with_seed(tox_eval::seeds::seed_for_index(
+                self.generation.seed,
+                "demonstrations/batch",
+                start as u64,
+            ))
             .with_max_new_tokens(self.new_tokens(shortest));
         if self.stop_at_eos && gen.eos_token_id.is_none() {
             gen.eos_token_id = tok.eos_id();
@@ -239,9 +243,11 @@ pub fn build_demonstrations(
         let expert_tokens = run(expert, &gen)?;
         let mut base_tokens: Vec<Vec<Vec<i64>>> = vec![Vec::new(); chunk.len()];
         for j in 0..k {
-            let g = gen
-                .clone()
-                .with_seed(gen.seed.wrapping_add(1_000_003 * (j as u64 + 1)));
+            let g = gen.clone().with_seed(tox_eval::seeds::seed_for_index(
+                gen.seed,
+                "demonstrations/baseline",
+                j as u64,
+            ));
             for (i, t) in run(baseline, &g)?.into_iter().enumerate() {
                 base_tokens[i].push(t);
             }

@@ -11,8 +11,6 @@ use std::path::{Path, PathBuf};
 
 use lm_backend::{AdamW, AdamWConfig};
 use rand::seq::SliceRandom;
-use rand::SeedableRng;
-use rand_chacha::ChaCha8Rng;
 use serde::{Deserialize, Serialize};
 use tch::{Kind, Tensor};
 use tox_eval::{AgreementReport, TrueReward};
@@ -252,11 +250,10 @@ impl IrlTrainer {
         let lengths: Vec<usize> = train.iter().map(demonstration_length).collect();
         for epoch in state.completed_epochs..self.cfg.epochs {
             let mut order: Vec<usize> = (0..train.len()).collect();
-            order.shuffle(&mut ChaCha8Rng::seed_from_u64(
-                self.cfg
-                    .seed
-                    .wrapping_mul(1_000_003)
-                    .wrapping_add(epoch as u64),
+            order.shuffle(&mut tox_eval::seeds::rng_for(
+                self.cfg.seed,
+                "irl/shuffle",
+                epoch as u64,
             ));
             if self.cfg.group_by_length {
                 order = length_grouped_order(&order, &lengths, self.cfg.batch_size);

@@ -94,7 +94,8 @@ fn bag_of_words_recovers_toxicity_from_demonstrations() -> anyhow::Result<()> {
     let pairwise = last.pairwise_preference_accuracy.unwrap_or(0.0);
     assert!(pairwise >= 0.9, "pairwise accuracy {pairwise}");
     assert!(last.spearman > 0.5, "spearman {}", last.spearman);
-    let (_, bottom) = model.top_words(3)?;
+    // Words of one phrase ("this shit is") tie, so the bottom is read in groups: 6 words.
+    let (_, bottom) = model.top_words(6)?;
     let toxic_words = [
         "stupid", "idiot", "moron", "dumb", "fucking", "pathetic", "loser", "shit", "shut", "up",
         "you",

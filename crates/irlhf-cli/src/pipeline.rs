@@ -246,7 +246,7 @@ fn run_inner(
             |d, _| b.set_position(d as u64),
         )?;
         let mut ge = g.clone();
-        ge.generation.seed = ge.generation.seed.wrapping_add(1 << 40);
+        ge.generation.seed = tox_eval::seeds::seed_for(ge.generation.seed, "demonstrations/eval");
         let off = train.len() as u64;
         let eval = irl_core::build_demonstrations(
             expert.as_ref(),
@@ -380,7 +380,7 @@ fn run_inner(
             let objective = objective_with(&obj, &objective_settings)?;
             let study_cfg = irl_core::study::StudyConfig {
                 seeds: (0..n as u64)
-                    .map(|s| cfg.seed.wrapping_add(101 * (s + 1)))
+                    .map(|s| tox_eval::seeds::seed_for_index(cfg.seed, "study", s))
                     .collect(),
                 trainer: cfg.irl.trainer.clone().with_epochs(cfg.study.epochs),
                 ..Default::default()
@@ -414,7 +414,7 @@ fn run_inner(
         .context("no trainable IRL run to take a reward from")?
         .clone();
     let mut ppo_irl_cfg: PpoConfig = cfg.ppo_irl.ppo.clone().unwrap_or_else(|| cfg.ppo.clone());
-    ppo_irl_cfg.seed = ppo_irl_cfg.seed.wrapping_add(17);
+    ppo_irl_cfg.seed = tox_eval::seeds::seed_for(ppo_irl_cfg.seed, "ppo-irl");
     let ppo_irl_run = PpoRunConfig {
         iterations: cfg.ppo_irl.iterations.unwrap_or(cfg.ppo_run.iterations),
         ..cfg.ppo_run.clone()

@@ -102,9 +102,11 @@ fn decode_all(
         }
         let batch =
             lm_backend::tokenizer::pad_batch(ids.clone(), tokenizer.pad_id(), Side::Left, device)?;
-        let g = gen
-            .clone()
-            .with_seed(gen.seed.wrapping_add((b * batch_size) as u64));
+        let g = gen.clone().with_seed(tox_eval::seeds::seed_for_index(
+            gen.seed,
+            "evaluation/batch",
+            (b * batch_size) as u64,
+        ));
         let generated = generate(policy, &batch.input_ids, &batch.attention_mask, &g)?;
         out.texts
             .extend(tokenizer.decode_batch(&generated.tokens, true)?);
@@ -178,7 +180,11 @@ pub fn evaluate_policy(
         let c = greedy_cfg
             .clone()
             .with_sampling(SamplingConfig::default().with_top_k(cfg.top_k))
-            .with_seed(seed.wrapping_add(k as u64 * 7919));
+            .with_seed(tox_eval::seeds::seed_for_index(
+                seed,
+                "evaluation/sample",
+                k as u64,
+            ));
         let sampled = decode_all(policy, tokenizer, prompts, &c, cfg, device)?;
         let (texts, kept) = judged_texts(prompts, &sampled.texts, cfg);
         for (i, s) in kept.into_iter().zip(judge_scores(judge, &texts)?) {

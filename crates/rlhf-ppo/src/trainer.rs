@@ -13,8 +13,6 @@ use lm_backend::{
     Side, Tokenizer, VocabGradients,
 };
 use rand::seq::SliceRandom;
-use rand::SeedableRng;
-use rand_chacha::ChaCha8Rng;
 use serde::{Deserialize, Serialize};
 use tch::{Device, Kind, Tensor};
 use tracing::{debug_span, info};
@@ -298,8 +296,10 @@ impl PpoTrainer {
         let mut out = Vec::with_capacity(n);
         while out.len() < n {
             let mut order: Vec<usize> = (0..self.prompts.len()).collect();
-            order.shuffle(&mut ChaCha8Rng::seed_from_u64(
-                self.cfg.seed ^ (self.state.pass.wrapping_mul(0x9E37_79B9)),
+            order.shuffle(&mut tox_eval::seeds::rng_for(
+                self.cfg.seed,
+                "ppo/prompt-order",
+                self.state.pass,
             ));
             while out.len() < n && self.state.cursor < order.len() {
                 out.push(self.prompts[order[self.state.cursor]].clone());
@@ -352,12 +352,11 @@ impl PpoTrainer {
                 Side::Left,
                 self.device,
             )?;
-            let seed = self
-                .cfg
-                .seed
-                .wrapping_mul(1_000_003)
-                .wrapping_add((iteration as u64) << 20)
-                .wrapping_add(c as u64);
+            let seed = tox_eval::seeds::seed_for_index(
+                tox_eval::seeds::seed_for_index(self.cfg.seed, "ppo/rollouts", iteration as u64),
+                "chunk",
+                c as u64,
+            );
             let gen_cfg = GenerationConfig::default()
                 .with_max_new_tokens(self.cfg.max_new_tokens)
                 .with_sampling(SamplingConfig {
@@ -510,12 +509,11 @@ impl PpoTrainer {
         let kl = kl_sum / n;
         for epoch in 0..self.cfg.ppo_epochs {
             let mut order: Vec<usize> = (0..samples.len()).collect();
-            let seed = self
-                .cfg
-                .seed
-                .wrapping_add((iteration as u64) << 16)
-                .wrapping_add(epoch as u64);
-            order.shuffle(&mut ChaCha8Rng::seed_from_u64(seed));
+            order.shuffle(&mut tox_eval::seeds::rng_for(
+                tox_eval::seeds::seed_for_index(self.cfg.seed, "ppo/minibatches", iteration as u64),
+                "epoch",
+                epoch as u64,
+            ));
             for idx in order.chunks(self.cfg.batch_size.max(1)) {
                 let mb: Vec<&Sample> = idx.iter().map(|&i| &samples[i]).collect();
                 let stats = self.update(&mb)?;

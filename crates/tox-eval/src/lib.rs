@@ -3,6 +3,7 @@
 pub mod error;
 pub mod metrics;
 pub mod scorers;
+pub mod seeds;
 
 pub use error::{Result, ToxEvalError};
 pub use metrics::{AgreementReport, Distinct, RewardAgreement, ToxicityReport};

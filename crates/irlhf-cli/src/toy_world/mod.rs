@@ -10,8 +10,6 @@ use std::path::{Path, PathBuf};
 
 use lm_backend::{CausalLm, GptNeoX, GptNeoXConfig, LmTrainConfig, Tokenizer};
 use rand::seq::SliceRandom;
-use rand::SeedableRng;
-use rand_chacha::ChaCha8Rng;
 use serde::{Deserialize, Serialize};
 
 use crate::config::{ToyModelConfig, WorldConfig};
@@ -92,7 +90,7 @@ pub fn build_world(cfg: &WorldConfig, seed: u64, dir: &Path) -> anyhow::Result<W
             .or_insert_with(|| t.continuation.clone());
     }
     let mut prompts: Vec<String> = originals.keys().cloned().collect();
-    prompts.shuffle(&mut ChaCha8Rng::seed_from_u64(seed ^ 0x5eed));
+    prompts.shuffle(&mut tox_eval::seeds::rng_for(seed, "world/prompt-order", 0));
     let n_eval = ((prompts.len() as f64) * cfg.eval_fraction).round() as usize;
     let eval_prompts = prompts.split_off(prompts.len() - n_eval.min(prompts.len()));
     let world = World {
