@@ -194,26 +194,38 @@ fn run_inner(
         Ok(load_causal_lm(dir, device, Kind::Float)?)
     };
 
-    // 2. PPO against the ground truth: the expert.
-    let ppo_expert = run_ppo(
-        "ppo expert",
-        &bars,
-        &cfg.ppo,
-        &cfg.ppo_run,
-        &original_dir,
-        || {
-            let reward = if cfg.expert_reward.relative {
-                ToxicityReward::relative(truth.clone(), world.originals_map())
-            } else {
-                ToxicityReward::new(truth.clone())
-            };
-            Ok(Box::new(reward.with_scale(cfg.expert_reward.scale)))
-        },
-        &world,
-        &out.join("ppo_expert"),
-        device,
-    )?;
-    let expert_dir = out.join("ppo_expert/final");
+    // 2. The expert: given (`[external] expert`, whose reward is to be recovered), or made
+    // by PPO against the ground truth.
+    let given_expert = cfg
+        .external
+        .as_ref()
+        .and_then(|e| e.expert.as_deref())
+        .map(resolve)
+        .transpose()?;
+    let (ppo_expert, expert_dir) = match given_expert {
+        Some(dir) => (Vec::new(), dir),
+        None => {
+            let history = run_ppo(
+                "ppo expert",
+                &bars,
+                &cfg.ppo,
+                &cfg.ppo_run,
+                &original_dir,
+                || {
+                    let reward = if cfg.expert_reward.relative {
+                        ToxicityReward::relative(truth.clone(), world.originals_map())
+                    } else {
+                        ToxicityReward::new(truth.clone())
+                    };
+                    Ok(Box::new(reward.with_scale(cfg.expert_reward.scale)))
+                },
+                &world,
+                &out.join("ppo_expert"),
+                device,
+            )?;
+            (history, out.join("ppo_expert/final"))
+        }
+    };
     lap("ppo expert", &mut timings);
     if until == Stage::Ppo {
         return Ok(None);
@@ -477,7 +489,14 @@ fn run_inner(
         let mut reports = Vec::new();
         let mut policies = vec![
             ("original", original_dir.clone()),
-            ("rlhf (ground truth)", expert_dir.clone()),
+            (
+                if ppo_expert.is_empty() {
+                    "expert (given)"
+                } else {
+                    "rlhf (ground truth)"
+                },
+                expert_dir.clone(),
+            ),
             ("rlhf (recovered reward)", out.join("ppo_irl/final")),
         ];
         if ppo_implicit.is_some() {

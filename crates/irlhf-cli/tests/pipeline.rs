@@ -284,5 +284,29 @@ max_new_tokens = 6
     let results: serde_json::Value =
         serde_json::from_str(&std::fs::read_to_string(out.join("results.json"))?)?;
     assert_eq!(results["policies"].as_array().map(Vec::len), Some(3));
+
+    // The same expert given with `[external] expert`: PPO is skipped, and the recovered
+    // rewards are those of the full run.
+    let expert = out.join("ppo_expert/final");
+    let text = std::fs::read_to_string(&config)?.replace(
+        "[external]\n",
+        &format!("[external]\nexpert = \"{}\"\n", expert.display()),
+    );
+    let given = tmp.path().join("given.toml");
+    std::fs::write(&given, text)?;
+    let out_given = tmp.path().join("run-given");
+    let stdout_given = run_with(&out_given, &given, &[("HF_HUB_CACHE", &hub)]);
+    assert!(!out_given.join("ppo_expert").exists(), "PPO was skipped");
+    assert!(
+        stdout_given.contains("| expert (given) |"),
+        "{stdout_given}"
+    );
+    let irl_tables = |s: &str| -> String {
+        let start = s.find("## Recovered reward vs ground truth").unwrap_or(0);
+        let end = s.find("## PPO").unwrap_or(s.len());
+        s[start..end].to_owned()
+    };
+    assert!(!irl_tables(&stdout).is_empty());
+    assert_eq!(irl_tables(&stdout_given), irl_tables(&stdout));
     Ok(())
 }

@@ -18,6 +18,11 @@ use tox_eval::TrueRewardKind;
 pub struct ExternalConfig {
     /// The policy PPO starts from (a Hugging Face causal-LM directory, e.g. Pythia-70M).
     pub policy_dir: PathBuf,
+    /// The expert whose reward is recovered (an RLHF'd or DPO'd model, e.g.
+    /// `jaredjoss/pythia-70m-roberta-rlhf-model`): given, the pipeline skips PPO against the
+    /// ground truth and takes its demonstrations from this model. `None`: PPO makes the expert.
+    #[serde(default)]
+    pub expert: Option<PathBuf>,
     /// The non-expert of the demonstrations and the backbone of the `lm` reward model (the
     /// paper: the base model, e.g. EleutherAI/pythia-70m, while PPO starts from an SFT'd one).
     /// `None`: `policy_dir`.
