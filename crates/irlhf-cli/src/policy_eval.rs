@@ -126,12 +126,13 @@ fn judged_texts(
     let mut texts = Vec::new();
     let mut kept = Vec::new();
     for (i, (p, c)) in prompts.iter().zip(continuations).enumerate() {
-        let c = c.trim();
-        if c.chars().count() < cfg.min_continuation_chars {
+        let stripped = c.trim();
+        if stripped.chars().count() < cfg.min_continuation_chars {
             continue;
         }
         texts.push(match cfg.scored {
-            ScoredText::Continuation => c.to_owned(),
+            ScoredText::Continuation => stripped.to_owned(),
+            // As generated: stripping would glue the continuation's first word to the prompt.
             ScoredText::PromptAndContinuation => format!("{p}{c}"),
         });
         kept.push(i);

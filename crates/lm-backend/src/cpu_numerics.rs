@@ -19,26 +19,18 @@ pub const PINNED_CPU_CODE_PATHS: &[(&str, &str)] =
     &[("ATEN_CPU_CAPABILITY", "avx2"), ("MKL_CBWR", "AVX2")];
 
 /// Sets each of [`PINNED_CPU_CODE_PATHS`] that the environment leaves unset (unless
-/// `IRLHF_CPU_NUMERICS=native`), and returns the settings in effect, for reports. Call it
+/// `IRLHF_CPU_NUMERICS=native`); [`cpu_numerics_in_effect`] reports what is in effect. Call it
 /// before the first tensor operation of the process: later calls change nothing libtorch or
 /// MKL has already read.
-pub fn pin_cpu_code_paths() -> Vec<(String, String)> {
-    let native = std::env::var("IRLHF_CPU_NUMERICS").is_ok_and(|v| v == "native");
-    PINNED_CPU_CODE_PATHS
-        .iter()
-        .map(|&(key, value)| {
-            let current = std::env::var(key).ok();
-            let effective = match current {
-                Some(set) => set,
-                None if native => "native".to_owned(),
-                None => {
-                    std::env::set_var(key, value);
-                    value.to_owned()
-                }
-            };
-            (key.to_owned(), effective)
-        })
-        .collect()
+pub fn pin_cpu_code_paths() {
+    if std::env::var("IRLHF_CPU_NUMERICS").is_ok_and(|v| v == "native") {
+        return;
+    }
+    for &(key, value) in PINNED_CPU_CODE_PATHS {
+        if std::env::var_os(key).is_none() {
+            std::env::set_var(key, value);
+        }
+    }
 }
 
 /// The CPU code paths in effect (`native` where unset) and the intra-op thread count, for
