@@ -46,24 +46,50 @@ impl GroundTruth {
     /// The ground truth `[external]` names: a classifier directory (the paper's negated toxic
     /// logit by default) or profanity-check.
     pub fn from_external(ext: &ExternalConfig, device: DeviceChoice) -> anyhow::Result<Self> {
-        let Some(dir) = &ext.ground_truth_dir else {
-            if ext.true_reward == Some(TrueRewardKind::NegatedToxicLogit) {
+        Self::classifier_or_profanity_check(
+            ext.ground_truth_dir.as_deref(),
+            None,
+            ext.true_reward,
+            device,
+        )
+    }
+
+    /// A command line's `SCORER`: `profanity-check`, or a Hugging Face classifier (a directory
+    /// or a Hub id) with its toxic label (`None`: found in its `id2label`).
+    pub fn from_spec(
+        spec: &str,
+        toxic_label: Option<&str>,
+        kind: Option<TrueRewardKind>,
+        device: DeviceChoice,
+    ) -> anyhow::Result<Self> {
+        let dir = (spec != "profanity-check").then(|| Path::new(spec));
+        if dir.is_none() && toxic_label.is_some() {
+            anyhow::bail!("profanity-check has no labels to choose from (drop the label flag)");
+        }
+        Self::classifier_or_profanity_check(dir, toxic_label, kind, device)
+    }
+
+    fn classifier_or_profanity_check(
+        dir: Option<&Path>,
+        toxic_label: Option<&str>,
+        kind: Option<TrueRewardKind>,
+        device: DeviceChoice,
+    ) -> anyhow::Result<Self> {
+        let Some(dir) = dir else {
+            if kind == Some(TrueRewardKind::NegatedToxicLogit) {
                 anyhow::bail!(
-                    "external.true_reward = \"negated_toxic_logit\" needs a classifier with \
-                     logits (external.ground_truth_dir); profanity-check has probabilities only: \
-                     use \"negated_log_odds\""
+                    "the true reward \"negated_toxic_logit\" needs a classifier with logits; \
+                     profanity-check has probabilities only: use \"negated_log_odds\""
                 );
             }
             return Self::profanity_check();
         };
-        let dir = resolve(dir)?;
-        let classifier = Arc::new(HfClassifierScorer::from_dir(&dir, device)?);
+        let classifier = Arc::new(load_judge(&resolve(dir)?, toxic_label, device)?);
         let scorer = SharedScorer(classifier.clone());
-        let reward: Arc<dyn TrueReward> =
-            match ext.true_reward.unwrap_or(TrueRewardKind::NegatedToxicLogit) {
-                TrueRewardKind::NegatedToxicLogit => Arc::new(NegatedToxicLogit(classifier)),
-                TrueRewardKind::NegatedLogOdds => Arc::new(scorer.clone()),
-            };
+        let reward: Arc<dyn TrueReward> = match kind.unwrap_or(TrueRewardKind::NegatedToxicLogit) {
+            TrueRewardKind::NegatedToxicLogit => Arc::new(NegatedToxicLogit(classifier)),
+            TrueRewardKind::NegatedLogOdds => Arc::new(scorer.clone()),
+        };
         Ok(GroundTruth { scorer, reward })
     }
 

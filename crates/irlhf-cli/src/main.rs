@@ -1,14 +1,19 @@
 //! `irlhf`: the command line of the workspace.
 
+mod assessment;
+mod commands;
 mod config;
 mod dataset_texts;
 mod ground_truth;
 mod pipeline;
 mod plots;
 mod policy_eval;
+mod progress;
 mod report;
+mod results;
 mod run_store;
 mod smoke;
+mod stages;
 mod toy_world;
 
 use std::path::PathBuf;
@@ -71,7 +76,7 @@ enum Command {
     Step {
         /// The step to stop after.
         #[arg(value_enum)]
-        stage: pipeline::Stage,
+        stage: stages::Stage,
         #[command(flatten)]
         args: RunArgs,
     },
@@ -84,6 +89,20 @@ enum Command {
     /// Print the configuration that will run, as TOML: the defaults, or a config file with
     /// the flags applied, as `pipeline` takes them.
     DefaultConfig(RunArgs),
+    /// The expert's and the baseline's responses to the same prompts (irl-core demonstrations
+    /// JSONL).
+    Demonstrations(commands::demonstrations::DemonstrationsArgs),
+    /// Train reward models on demonstrations with one or several objectives and assess them
+    /// against a ground truth.
+    Irl(commands::irl::IrlArgs),
+    /// The training-free implicit reward `beta (log pi - log pi_ref)` of every response in a
+    /// file, in reward-bench's conventions, with preference accuracies on preference data.
+    ImplicitReward(commands::implicit_reward::ImplicitRewardArgs),
+    /// Every agreement metric of a reward (trained, or implicit:POLICY,REFERENCE) against a
+    /// ground truth.
+    EvaluateReward(commands::evaluate_reward::EvaluateRewardArgs),
+    /// The paper's policy evaluation (continuation only, a separate judge) of any model.
+    EvaluatePolicy(commands::evaluate_policy::EvaluatePolicyArgs),
     /// Check the installation: load libtorch, build a small model, generate.
     Smoke(smoke::SmokeArgs),
 }
@@ -97,7 +116,7 @@ fn load_config(args: &RunArgs) -> anyhow::Result<config::PipelineConfig> {
     config::PipelineConfig::load(args.config.as_deref(), &flags)
 }
 
-fn finish(results: &pipeline::PipelineResults, out: &std::path::Path) -> anyhow::Result<()> {
+fn finish(results: &results::PipelineResults, out: &std::path::Path) -> anyhow::Result<()> {
     let tables = report::tables(results);
     println!("{tables}");
     lm_backend::save::write_atomic(&out.join("report.md"), tables.as_bytes())?;
@@ -146,7 +165,7 @@ fn main() -> anyhow::Result<()> {
             Ok(())
         }
         Command::Report { out } => {
-            let results: pipeline::PipelineResults =
+            let results: results::PipelineResults =
                 run_store::read_stored(&out.join("results.toml"))?;
             finish(&results, &out)
         }
@@ -154,6 +173,11 @@ fn main() -> anyhow::Result<()> {
             print!("{}", load_config(&args)?.to_toml()?);
             Ok(())
         }
+        Command::Demonstrations(args) => commands::demonstrations::run(&args).map(drop),
+        Command::Irl(args) => commands::irl::run(&args).map(drop),
+        Command::ImplicitReward(args) => commands::implicit_reward::run(&args).map(drop),
+        Command::EvaluateReward(args) => commands::evaluate_reward::run(&args).map(drop),
+        Command::EvaluatePolicy(args) => commands::evaluate_policy::run(&args).map(drop),
         Command::Smoke(args) => smoke::run(&args),
     }
 }

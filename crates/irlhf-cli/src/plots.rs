@@ -7,7 +7,7 @@ use std::path::{Path, PathBuf};
 use plotters::coord::Shift;
 use plotters::prelude::*;
 
-use crate::pipeline::PipelineResults;
+use crate::results::PipelineResults;
 
 type Series = (String, Vec<(f64, f64)>);
 

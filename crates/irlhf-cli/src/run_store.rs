@@ -38,6 +38,19 @@ pub fn check_same_settings(stored_path: &Path, current: &str) -> anyhow::Result<
     Ok(())
 }
 
+/// Creates the run folder `out` and records `settings` (TOML) in `out/<file>`, refusing a folder
+/// holding a run of other settings ([`check_same_settings`]): the pipeline's and every
+/// command's entry.
+pub fn claim_folder(out: &Path, file: &str, settings: &str) -> anyhow::Result<()> {
+    std::fs::create_dir_all(out).with_context(|| format!("creating {}", out.display()))?;
+    let path = out.join(file);
+    if path.is_file() {
+        check_same_settings(&path, settings)?;
+    }
+    lm_backend::save::write_atomic(&path, settings.as_bytes())?;
+    Ok(())
+}
+
 /// The dotted path of the first key whose value differs between `a` and `b`.
 fn first_difference(prefix: &str, a: &toml::Table, b: &toml::Table) -> Option<String> {
     let mut keys: Vec<&String> = a.keys().chain(b.keys()).collect();

@@ -58,6 +58,13 @@ impl BagOfWordsReward {
         Ok(Self::with_words(words, include_prompt, device))
     }
 
+    /// A trained bag-of-words reward saved in `dir` (its vocabulary is saved with it).
+    pub fn from_dir(dir: &Path, device: Device) -> Result<Self> {
+        let mut model = Self::with_words(Vec::new(), false, device);
+        model.load(dir)?;
+        Ok(model)
+    }
+
     fn with_words(words: Vec<String>, include_prompt: bool, device: Device) -> Self {
         let vocab = words
             .iter()

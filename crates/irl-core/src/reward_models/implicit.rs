@@ -1,13 +1,15 @@
 //! The training-free implicit reward of a KL-regularised policy (Rafailov et al. 2023, DPO):
 //! `r(x, y) = beta (log pi_E(y|x) - log pi_ref(y|x))`, identifiable up to a per-prompt constant.
-//! Exposed as a [`RewardModel`] so it is evaluated like the learned ones.
+//! Exposed as a [`RewardModel`] so it is evaluated like the learned ones; the scores are
+//! [`ImplicitScorer`]'s (reward-bench's conventions), as `irlhf implicit-reward` writes them.
 
 use std::path::Path;
 
-use lm_backend::{continuation_logprobs, CausalLm, Tokenizer};
-use tch::{Device, Kind, Tensor};
+use lm_backend::{CausalLm, Tokenizer};
+use tch::{Device, Tensor};
 
 use crate::error::{IrlError, Result};
+use crate::implicit_scores::{ImplicitScorer, ImplicitScoring};
 use crate::reward_model::RewardModel;
 
 /// `beta * (log pi_E - log pi_ref)` from an expert and a reference causal LM sharing a
@@ -16,7 +18,7 @@ pub struct ImplicitReward {
     expert: Box<dyn CausalLm>,
     reference: Box<dyn CausalLm>,
     tokenizer: Tokenizer,
-    beta: f64,
+    scoring: ImplicitScoring,
     device: Device,
 }
 
@@ -32,30 +34,23 @@ impl ImplicitReward {
         ImplicitReward {
             expert,
             reference,
-            tokenizer: tokenizer.with_truncation(lm_backend::Side::Left, None),
-            beta,
+            tokenizer,
+            scoring: ImplicitScoring {
+                beta,
+                ..ImplicitScoring::default()
+            },
             device,
         }
     }
 
-    /// Sequence log-probs of the responses under both models: `(log pi_E, log pi_ref)`.
-    pub fn logprobs(&self, prompts: &[&str], responses: &[&str]) -> Result<(Tensor, Tensor)> {
-        let tok = &self.tokenizer;
-        let p = tok.encode_ids(prompts)?;
-        // Responses are continuations: no special tokens of their own.
-        let r: Vec<Vec<i64>> = responses
-            .iter()
-            .map(|s| {
-                tok.inner()
-                    .encode(*s, false)
-                    .map(|e| e.get_ids().iter().map(|&i| i64::from(i)).collect())
-            })
-            .collect::<std::result::Result<_, _>>()
-            .map_err(|e| IrlError::Lm(lm_backend::LmError::Tokenizer(e.to_string())))?;
-        let pad = tok.pad_id();
-        let e = continuation_logprobs(self.expert.as_ref(), &p, &r, pad, self.device)?.sum;
-        let f = continuation_logprobs(self.reference.as_ref(), &p, &r, pad, self.device)?.sum;
-        Ok((e, f))
+    fn scorer(&self) -> ImplicitScorer<'_> {
+        ImplicitScorer {
+            policy: self.expert.as_ref(),
+            reference: self.reference.as_ref(),
+            tokenizer: &self.tokenizer,
+            scoring: &self.scoring,
+            device: self.device,
+        }
     }
 }
 
@@ -65,10 +60,9 @@ impl RewardModel for ImplicitReward {
     }
 
     fn rewards(&self, prompts: &[&str], responses: &[&str], _train: bool) -> Result<Tensor> {
-        let (e, r) = self.logprobs(prompts, responses)?;
-        Ok(e.f_sub(&r)?
-            .f_mul_scalar(self.beta)?
-            .f_to_kind(Kind::Float)?)
+        let scores = self.scorer().score(prompts, responses)?;
+        let r: Vec<f32> = scores.iter().map(|s| s.reward as f32).collect();
+        Ok(Tensor::from_slice(&r).to_device(self.device))
     }
 
     fn var_store(&self) -> Option<&tch::nn::VarStore> {
@@ -82,7 +76,7 @@ impl RewardModel for ImplicitReward {
     /// Writes `implicit_reward.json` (beta); the two policies are saved where they came from.
     fn save(&self, dir: &Path) -> Result<()> {
         std::fs::create_dir_all(dir).map_err(|e| IrlError::io(dir, e))?;
-        let meta = serde_json::json!({"kind": "implicit", "beta": self.beta});
+        let meta = serde_json::json!({"kind": "implicit", "scoring": self.scoring});
         lm_backend::save::write_atomic(
             &dir.join("implicit_reward.json"),
             serde_json::to_string(&meta)?.as_bytes(),

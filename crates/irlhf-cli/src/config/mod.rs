@@ -12,6 +12,7 @@ mod stages;
 use std::path::Path;
 
 use anyhow::Context;
+use irl_core::RewardModelSettings;
 use lm_backend::{DeviceChoice, LmTrainConfig};
 use rlhf_ppo::{PpoConfig, PpoRunConfig};
 use serde::{Deserialize, Serialize};
@@ -315,6 +316,12 @@ impl PipelineConfig {
                 );
             }
             self.irl.max_entropy.objective(k).validate()?;
+        }
+        for rm in &self.irl.reward_models {
+            irl_core::reward_model_kind(rm).context("irl.reward_models")?;
+        }
+        for objective in &self.irl.objectives {
+            irl_core::objective_by_name(objective).context("irl.objectives")?;
         }
         if self.irl.max_train_pairs == Some(0) {
             anyhow::bail!("irl.max_train_pairs = 0 leaves nothing to train on");

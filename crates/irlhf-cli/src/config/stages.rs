@@ -4,8 +4,7 @@
 
 use std::path::PathBuf;
 
-use irl_core::{DemonstrationConfig, IrlTrainerConfig};
-use lm_backend::Side;
+use irl_core::{DemonstrationConfig, IrlTrainerConfig, RewardModelSettings};
 use rlhf_ppo::ToxicityRewardScale;
 use serde::{Deserialize, Serialize};
 use tox_eval::TrueRewardKind;
@@ -28,6 +27,11 @@ pub struct ExternalConfig {
     /// `None`: `policy_dir`.
     #[serde(default)]
     pub baseline_dir: Option<PathBuf>,
+    /// Demonstrations already made (the irl-core JSONL format, e.g. written by `irlhf
+    /// demonstrations`): given, the pipeline skips generating them. Each demonstration's prompt
+    /// must be one of `prompts`; those of held-out prompts are the held-out demonstrations.
+    #[serde(default)]
+    pub demonstrations: Option<PathBuf>,
     /// Prompts as JSONL, CSV/TSV or Parquet (e.g. a Hugging Face dataset's Parquet file).
     pub prompts: PathBuf,
     /// Dotted path of the prompt text in each record (`prompt.text` for RealToxicityPrompts).
@@ -174,32 +178,6 @@ impl Default for IrlStage {
             max_entropy: MaxEntropyStage::default(),
             implicit_beta: 0.0,
             bootstrap_resamples: 500,
-        }
-    }
-}
-
-/// Settings of the reward models IRL trains.
-#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
-#[serde(default, deny_unknown_fields)]
-pub struct RewardModelSettings {
-    /// Longest `prompt + response` of the `lm` reward, in tokens (the paper: 512).
-    pub lm_max_length: usize,
-    /// Which end of a longer text the `lm` reward drops (the paper: `right`, the tokenizer's
-    /// default truncation; `left` keeps the response whole).
-    pub lm_truncation: Side,
-    /// Longest input of the `encoder` reward, in tokens.
-    pub encoder_max_length: usize,
-    /// The `bag-of-words` reward's vocabulary: words seen at least this often in training.
-    pub bag_of_words_min_count: usize,
-}
-
-impl Default for RewardModelSettings {
-    fn default() -> Self {
-        RewardModelSettings {
-            lm_max_length: 512,
-            lm_truncation: Side::Right,
-            encoder_max_length: 128,
-            bag_of_words_min_count: 2,
         }
     }
 }
