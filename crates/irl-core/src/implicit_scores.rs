@@ -70,7 +70,8 @@ pub struct PerToken {
     pub logratio: Vec<f64>,
 }
 
-/// Scores responses under a policy and its reference, which share `tokenizer`.
+/// Scores responses under a policy and its reference, which share `tokenizer`. Each model
+/// scores on its own device (a reference may sit on another GPU or on the CPU).
 pub struct ImplicitScorer<'a> {
     /// The DPO'd or RLHF'd policy.
     pub policy: &'a dyn CausalLm,
@@ -80,8 +81,6 @@ pub struct ImplicitScorer<'a> {
     pub tokenizer: &'a Tokenizer,
     /// Conventions.
     pub scoring: &'a ImplicitScoring,
-    /// Where the models are.
-    pub device: Device,
 }
 
 impl ImplicitScorer<'_> {
@@ -129,8 +128,8 @@ impl ImplicitScorer<'_> {
             r.push(b);
         }
         let pad = self.tokenizer.pad_id();
-        let policy = per_token_rows(self.policy, &p, &r, pad, self.device)?;
-        let reference = per_token_rows(self.reference, &p, &r, pad, self.device)?;
+        let policy = per_token_rows(self.policy, &p, &r, pad)?;
+        let reference = per_token_rows(self.reference, &p, &r, pad)?;
         r.into_iter()
             .zip(policy.into_iter().zip(reference))
             .map(|(ids, (lp, lr))| self.scores_of(ids, &lp, &lr))
@@ -169,14 +168,14 @@ impl ImplicitScorer<'_> {
     }
 }
 
-/// Each response's per-token log-probs (padding dropped), summed in float64 here.
+/// Each response's per-token log-probs (padding dropped) under `model`, on its device.
 fn per_token_rows(
     model: &dyn CausalLm,
     prompts: &[Vec<i64>],
     responses: &[Vec<i64>],
     pad: i64,
-    device: Device,
 ) -> Result<Vec<Vec<f64>>> {
+    let device = model.var_store().device();
     let lp = continuation_logprobs(model, prompts, responses, pad, device)?;
     let all: Vec<Vec<f32>> = Vec::<Vec<f32>>::try_from(
         lp.per_token

@@ -18,7 +18,7 @@ use crate::ground_truth::resolve;
 use crate::progress::Progress;
 use crate::results::PipelineResults;
 use crate::run_store::{claim_folder, write_stored};
-use crate::stages::irl::{IrlData, IrlSettings, RewardModels};
+use crate::stages::irl::{ImplicitModels, IrlData, IrlSettings, RewardModels};
 use crate::stages::{demonstrations, evaluate, irl, ppo, study, world, Stage};
 
 /// Wall-clock seconds of each stage, in order.
@@ -42,28 +42,28 @@ pub fn run_until(
     out: &Path,
     until: Stage,
 ) -> anyhow::Result<Option<PipelineResults>> {
+    let devices = cfg.devices().resolve()?;
     claim_folder(out, "config.toml", &cfg.to_toml()?)?;
     if let Some(n) = cfg.threads {
         tch::set_num_threads(n as i32);
     }
-    let device = cfg.device.resolve()?;
     let progress = Progress::default();
     let mut laps = Laps {
         clock: Instant::now(),
         timings: Vec::new(),
     };
 
-    let w = world::run(cfg, out, device, &progress)?;
+    let w = world::run(cfg, out, devices.policy, &progress)?;
     laps.lap("world + pretraining");
     if until == Stage::World {
         return Ok(None);
     }
-    let expert = ppo::expert(cfg, &w, out, device, &progress)?;
+    let expert = ppo::expert(cfg, &w, out, &devices, &progress)?;
     laps.lap("ppo expert");
     if until == Stage::Ppo {
         return Ok(None);
     }
-    let demos = demonstrations::run(cfg, &w, &expert.dir, out, device, &progress)?;
+    let demos = demonstrations::run(cfg, &w, &expert.dir, out, devices.policy, &progress)?;
     laps.lap("demonstrations");
     if until == Stage::Demonstrations {
         return Ok(None);
@@ -81,7 +81,8 @@ pub fn run_until(
         encoder: cfg.irl.encoder_dir.as_deref().map(resolve).transpose()?,
         train: &data.fit,
         settings: &cfg.irl.reward_model,
-        device,
+        device: devices.reward,
+        kind: tch::Kind::Float,
     };
     let objectives = ObjectiveSettings {
         max_entropy: cfg
@@ -118,7 +119,8 @@ pub fn run_until(
         }
     }
     if cfg.irl.implicit_beta > 0.0 {
-        let model = || models.implicit(&expert.dir, &w.original, cfg.irl.implicit_beta);
+        let model =
+            || ImplicitModels::new(&expert.dir, &w.original, &devices).load(cfg.irl.implicit_beta);
         let dir = out.join("irl/implicit");
         runs.push(irl::assess_implicit(
             model,
@@ -172,12 +174,13 @@ pub fn run_until(
     }
     let inputs = evaluate::EvaluationInputs {
         settings: &cfg.evaluation,
-        judge: &|| w.ground_truth.judge(&cfg.evaluation, cfg.device),
+        judge: &|| w.ground_truth.judge(&cfg.evaluation, cfg.devices().judge),
         perplexity_model: &w.original,
         tokenizer: &w.tokenizer,
         prompts: &w.world.eval_prompts,
         seed: cfg.seed,
-        device,
+        device: devices.policy,
+        judge_device: devices.judge,
     };
     let policies = evaluate::run(&policies, &inputs, &out.join("evaluation/policies.toml"))?;
     laps.lap("evaluation");

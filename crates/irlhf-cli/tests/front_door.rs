@@ -378,6 +378,51 @@ fn bad_inputs_are_named_errors_that_leave_nothing_behind() -> anyhow::Result<()>
         "nothing written for a refused run"
     );
 
+    // A role's device that is not there: refused before the run folder is claimed.
+    std::fs::write(
+        w.path("gpu.toml"),
+        "device = \"cpu\"\nreference_device = \"cuda:99\"\n",
+    )?;
+    let err = w.fails(&[
+        "pipeline", "--config", "gpu.toml", "--quick", "--out", "gpu-run",
+    ]);
+    assert!(
+        err.contains("reference_device") && err.contains("cuda:99"),
+        "{err}"
+    );
+    assert!(
+        !w.path("gpu-run").exists(),
+        "nothing written for a refused run"
+    );
+
+    // The implicit reward in bfloat16 on the CPU (libtorch runs these ops there).
+    let logprob = |dtype: &str| -> anyhow::Result<f64> {
+        w.ok(&[
+            "implicit-reward",
+            "--policy",
+            neox,
+            "--reference",
+            neox,
+            "--data",
+            "good.jsonl",
+            "--dtype",
+            dtype,
+            "--out",
+            dtype,
+        ]);
+        let line: serde_json::Value = serde_json::from_str(
+            std::fs::read_to_string(w.path(dtype).join("scores.jsonl"))?.trim(),
+        )?;
+        Ok(line["chosen"]["policy_logprob"]
+            .as_f64()
+            .expect("a log-prob"))
+    };
+    let (f32_lp, bf16_lp) = (logprob("float32")?, logprob("bfloat16")?);
+    assert!(
+        f32_lp < 0.0 && ((bf16_lp - f32_lp) / f32_lp).abs() < 0.05,
+        "float32 {f32_lp} vs bfloat16 {bf16_lp}"
+    );
+
     // Demonstrations resumed with another prompt set.
     let demos = |prompts: &str| {
         w.irlhf(&[

@@ -84,6 +84,19 @@ impl ContinuationBatch {
         })
     }
 
+    /// The same batch on `device` (for a model that sits on another device, as a reference
+    /// on the CPU next to a policy on a GPU).
+    pub fn to_device(&self, device: Device) -> Result<Self> {
+        Ok(ContinuationBatch {
+            input_ids: self.input_ids.f_to_device(device)?,
+            attention_mask: self.attention_mask.f_to_device(device)?,
+            prompt_len: self.prompt_len,
+            response_len: self.response_len,
+            response_ids: self.response_ids.f_to_device(device)?,
+            response_mask: self.response_mask.f_to_device(device)?,
+        })
+    }
+
     /// Per-token log-probs `[batch, response_len]` of the response tokens from full-sequence
     /// logits `[batch, prompt_len + response_len, vocab]` (0 at padding).
     pub fn response_logprobs(&self, logits: &Tensor) -> Result<Tensor> {

@@ -420,11 +420,14 @@ impl PpoTrainer {
                 let m = cb.response_mask.f_to_kind(Kind::Float)?;
                 let entropy = ent.f_mul(&m)?.f_sum(Kind::Double)?.double_value(&[])
                     / m.f_sum(Kind::Double)?.double_value(&[]).max(1.0);
+                // The reference may sit on another device than the policy.
                 let reference = self.reference.as_ref();
+                let rb = cb.to_device(reference.var_store().device())?;
                 let ref_hidden =
-                    reference.forward_hidden(&cb.input_ids, &cb.attention_mask, None, false)?;
-                let ref_logprobs =
-                    cb.logprobs_of_predictions(&cb.response_logits(reference, &ref_hidden)?)?;
+                    reference.forward_hidden(&rb.input_ids, &rb.attention_mask, None, false)?;
+                let ref_logprobs = rb
+                    .logprobs_of_predictions(&rb.response_logits(reference, &ref_hidden)?)?
+                    .f_to_device(self.device)?;
                 (logprobs, values, ref_logprobs, entropy)
             };
             let score_t = Tensor::from_slice(&scores)

@@ -49,7 +49,6 @@ impl ImplicitReward {
             reference: self.reference.as_ref(),
             tokenizer: &self.tokenizer,
             scoring: &self.scoring,
-            device: self.device,
         }
     }
 }

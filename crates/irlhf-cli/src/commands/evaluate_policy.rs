@@ -60,11 +60,15 @@ pub struct EvaluatePolicyArgs {
     #[command(flatten)]
     #[serde(flatten)]
     pub models: ModelArgs,
+    /// The judge's and the perplexity model's device, when not `--device`.
+    #[arg(long)]
+    pub judge_device: Option<lm_backend::DeviceChoice>,
 }
 
 /// Runs the command and prints its table.
 pub fn run(args: &EvaluatePolicyArgs) -> anyhow::Result<PolicyReport> {
     let device = args.models.device()?;
+    let judge_device = args.judge_device.unwrap_or(args.models.device);
     let map = irlhf_data::ColumnMap::default()
         .with_prompt_field(args.prompt_field.clone())
         .with_continuation_field(None::<String>);
@@ -85,12 +89,8 @@ pub fn run(args: &EvaluatePolicyArgs) -> anyhow::Result<PolicyReport> {
         Some(m) => resolve(m)?,
         None => policy.clone(),
     };
-    let judge = GroundTruth::from_spec(
-        &args.judge,
-        args.judge_label.as_deref(),
-        None,
-        args.models.device,
-    )?;
+    let judge =
+        GroundTruth::from_spec(&args.judge, args.judge_label.as_deref(), None, judge_device)?;
     claim_folder(&args.out, "settings.toml", &toml::to_string(args)?)?;
     let settings = EvaluationStage {
         scored: if args.judge_prompt_too {
@@ -100,6 +100,7 @@ pub fn run(args: &EvaluatePolicyArgs) -> anyhow::Result<PolicyReport> {
         },
         max_new_tokens: args.max_new_tokens,
         samples_per_prompt: args.samples_per_prompt,
+        dtype: args.models.dtype,
         ..EvaluationStage::default()
     };
     let inputs = EvaluationInputs {
@@ -110,6 +111,7 @@ pub fn run(args: &EvaluatePolicyArgs) -> anyhow::Result<PolicyReport> {
         prompts: &prompts,
         seed: args.seed,
         device,
+        judge_device: judge_device.resolve()?,
     };
     let name = args.policy.display().to_string();
     let mut reports = evaluate::run(

@@ -15,7 +15,7 @@ use crate::assessment::{assess, Validation};
 use crate::ground_truth::{resolve, GroundTruth};
 use crate::results::IrlRun;
 use crate::run_store::{claim_folder, write_stored};
-use crate::stages::irl::{RewardManifest, RewardModels};
+use crate::stages::irl::{ImplicitModels, RewardManifest, RewardModels};
 
 /// `irlhf evaluate-reward`.
 #[derive(clap::Args, Debug, Clone, Serialize, Deserialize)]
@@ -62,6 +62,9 @@ pub struct EvaluateRewardArgs {
     #[command(flatten)]
     #[serde(flatten)]
     pub models: ModelArgs,
+    /// The implicit reward's reference's device, when not `--device`.
+    #[arg(long)]
+    pub reference_device: Option<lm_backend::DeviceChoice>,
 }
 
 /// Runs the command and prints its table.
@@ -116,15 +119,16 @@ fn load_reward(args: &EvaluateRewardArgs) -> anyhow::Result<Box<dyn RewardModel>
             anyhow::anyhow!("--reward implicit:POLICY,REFERENCE needs two models, got {pair:?}")
         })?;
         let (policy, reference) = (resolve(policy.as_ref())?, resolve(reference.as_ref())?);
-        let settings = irl_core::RewardModelSettings::default();
-        let models = RewardModels {
-            backbone: reference.clone(),
-            encoder: None,
-            train: &[],
-            settings: &settings,
-            device,
+        let reference_device = match args.reference_device {
+            Some(d) => d.resolve()?,
+            None => device,
         };
-        return Ok(Box::new(models.implicit(&policy, &reference, args.beta)?));
+        let models = ImplicitModels {
+            expert: (&policy, device),
+            reference: (&reference, reference_device),
+            kind: args.models.dtype.kind(),
+        };
+        return Ok(Box::new(models.load(args.beta)?));
     }
     let (manifest, weights) = RewardManifest::find(args.reward.as_ref())?;
     let models = RewardModels {
@@ -133,6 +137,7 @@ fn load_reward(args: &EvaluateRewardArgs) -> anyhow::Result<Box<dyn RewardModel>
         train: &[],
         settings: &manifest.settings,
         device,
+        kind: args.models.dtype.kind(),
     };
     models.trained(&manifest.kind, &weights)
 }

@@ -57,6 +57,9 @@ pub struct ImplicitRewardArgs {
     #[command(flatten)]
     #[serde(flatten)]
     pub models: ModelArgs,
+    /// The reference's device, when not `--device` (e.g. the CPU, next to a policy on a GPU).
+    #[arg(long)]
+    pub reference_device: Option<lm_backend::DeviceChoice>,
 }
 
 /// One line of `scores.jsonl`.
@@ -115,7 +118,10 @@ pub fn run(args: &ImplicitRewardArgs) -> anyhow::Result<Summary> {
         Records::open(&args.data, &args.fields)?.try_fold(0usize, |n, r| r.map(|_| n + 1))?;
     anyhow::ensure!(total > 0, "{}: no records", args.data.display());
     let (policy, tok, policy_dir) = args.models.causal_lm(&args.policy)?;
-    let (reference, ref_tok, ref_dir) = args.models.causal_lm(&args.reference)?;
+    let reference_device = args.reference_device.unwrap_or(args.models.device);
+    let (reference, ref_tok, ref_dir) = args
+        .models
+        .causal_lm_on(&args.reference, reference_device)?;
     check_same_tokenizer((&tok, &policy_dir), (&ref_tok, &ref_dir), "")?;
     claim_folder(&args.out, "settings.toml", &toml::to_string(args)?)?;
     let scoring = ImplicitScoring {
@@ -129,7 +135,6 @@ pub fn run(args: &ImplicitRewardArgs) -> anyhow::Result<Summary> {
         reference: reference.as_ref(),
         tokenizer: &tok,
         scoring: &scoring,
-        device: args.models.device()?,
     };
     let path = args.out.join("scores.jsonl");
     let mut out = JsonlAppender::open(&path)?;

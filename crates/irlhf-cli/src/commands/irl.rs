@@ -147,6 +147,7 @@ pub fn run(args: &IrlArgs) -> anyhow::Result<Vec<IrlRun>> {
         train: &data.fit,
         settings: &settings,
         device,
+        kind: tch::Kind::Float,
     };
     let trainer = IrlTrainerConfig::default()
         .with_epochs(args.epochs)

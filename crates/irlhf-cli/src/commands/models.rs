@@ -6,32 +6,10 @@ use std::path::{Path, PathBuf};
 use anyhow::Context;
 use lm_backend::{load_causal_lm, CausalLm, DeviceChoice, Tokenizer};
 use serde::{Deserialize, Serialize};
-use tch::{Device, Kind};
+use tch::Device;
 
+pub use crate::config::Dtype;
 use crate::ground_truth::resolve;
-
-/// The weights' precision.
-#[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize, Deserialize, clap::ValueEnum)]
-#[serde(rename_all = "lowercase")]
-pub enum Dtype {
-    /// 32-bit floats (the parity-tested default).
-    Float32,
-    /// bfloat16.
-    Bfloat16,
-    /// float16.
-    Float16,
-}
-
-impl Dtype {
-    /// The libtorch kind.
-    pub fn kind(self) -> Kind {
-        match self {
-            Dtype::Float32 => Kind::Float,
-            Dtype::Bfloat16 => Kind::BFloat16,
-            Dtype::Float16 => Kind::Half,
-        }
-    }
-}
 
 /// Flags of every command that loads models.
 #[derive(clap::Args, Debug, Clone, Serialize, Deserialize)]
@@ -63,8 +41,18 @@ impl ModelArgs {
         &self,
         spec: &Path,
     ) -> anyhow::Result<(Box<dyn CausalLm>, Tokenizer, PathBuf)> {
+        self.causal_lm_on(spec, self.device)
+    }
+
+    /// [`ModelArgs::causal_lm`] on another device than `--device` (a reference's).
+    pub fn causal_lm_on(
+        &self,
+        spec: &Path,
+        device: DeviceChoice,
+    ) -> anyhow::Result<(Box<dyn CausalLm>, Tokenizer, PathBuf)> {
         let dir = resolve(spec)?;
-        let device = self.device()?;
+        self.device()?;
+        let device = device.resolve()?;
         let model = load_causal_lm(&dir, device, self.dtype.kind())?;
         check_dtype_runs(model.as_ref(), self.dtype, device)
             .with_context(|| format!("loading {}", dir.display()))?;

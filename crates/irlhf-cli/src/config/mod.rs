@@ -7,6 +7,8 @@
 //! `--quick` changes only keys the file leaves out, `--seed` / `--device` must agree with the
 //! file where it sets them, and the top-level seed fills only the stage seeds left out.
 
+mod devices;
+mod dtype;
 mod stages;
 
 use std::path::Path;
@@ -17,6 +19,8 @@ use lm_backend::{DeviceChoice, LmTrainConfig};
 use rlhf_ppo::{PpoConfig, PpoRunConfig};
 use serde::{Deserialize, Serialize};
 
+pub use devices::{Devices, ResolvedDevices};
+pub use dtype::Dtype;
 pub use stages::*;
 
 /// The whole pipeline.
@@ -26,8 +30,19 @@ pub struct PipelineConfig {
     /// Seed of everything (corpus, initialisation, sampling, shuffling); fills every stage
     /// seed the config leaves out.
     pub seed: u64,
-    /// `cpu`, `cuda`, `cuda:N` or `auto`.
+    /// `cpu`, `cuda`, `cuda:N` or `auto`: every model's device unless its role's key says
+    /// otherwise.
     pub device: DeviceChoice,
+    /// The policies' device (PPO's policy, the original model's pretraining, demonstration
+    /// generation, the policies' evaluation); `device` when left out.
+    pub policy_device: Option<DeviceChoice>,
+    /// The frozen references' device (PPO's KL reference, the implicit reward's reference).
+    pub reference_device: Option<DeviceChoice>,
+    /// The rewards' device (the ground-truth classifier PPO trains against, IRL's reward
+    /// models, the recovered reward during PPO).
+    pub reward_device: Option<DeviceChoice>,
+    /// The evaluation judge's device (the classifier and the perplexity model).
+    pub judge_device: Option<DeviceChoice>,
     /// libtorch's intra-op CPU threads (`None`: libtorch's choice, one per core). Reductions are
     /// split by thread, so results depend on it: the toy world fixes 2, so that its numbers do
     /// not depend on the machine's core count (lm_backend::cpu_numerics).
@@ -97,6 +112,10 @@ impl PipelineConfig {
         PipelineConfig {
             seed: 0,
             device: DeviceChoice::Auto,
+            policy_device: None,
+            reference_device: None,
+            reward_device: None,
+            judge_device: None,
             threads: None,
             external: None,
             world: WorldConfig::default(),
@@ -293,6 +312,17 @@ impl PipelineConfig {
         self.ppo_irl.iterations = Some(6);
         self.evaluation.samples_per_prompt = 4;
         self
+    }
+
+    /// Where each role's models run.
+    pub fn devices(&self) -> Devices {
+        let or_default = |d: Option<DeviceChoice>| d.unwrap_or(self.device);
+        Devices {
+            policy: or_default(self.policy_device),
+            reference: or_default(self.reference_device),
+            reward: or_default(self.reward_device),
+            judge: or_default(self.judge_device),
+        }
     }
 
     /// Checks settings that no single stage can check alone.

@@ -4,6 +4,7 @@
 
 use std::path::PathBuf;
 
+use super::Dtype;
 use irl_core::{DemonstrationConfig, IrlTrainerConfig, RewardModelSettings};
 use rlhf_ppo::ToxicityRewardScale;
 use serde::{Deserialize, Serialize};
@@ -126,6 +127,8 @@ pub struct DemonstrationsStage {
     pub repeats: usize,
     /// Each held-out prompt is used this many times (more held-out pairs, tighter intervals).
     pub eval_repeats: usize,
+    /// Precision of the expert and the baseline while they generate.
+    pub dtype: Dtype,
 }
 
 impl Default for DemonstrationsStage {
@@ -134,6 +137,7 @@ impl Default for DemonstrationsStage {
             generation: DemonstrationConfig::default(),
             repeats: 1,
             eval_repeats: 1,
+            dtype: Dtype::Float32,
         }
     }
 }
@@ -309,6 +313,8 @@ pub struct EvaluationStage {
     /// original continuation` of every prompt: the population of the paper's headline
     /// accuracy (its `analysis/irl_model_accuracy.ipynb`).
     pub reward_on_dataset_texts: bool,
+    /// Precision of the policies and the perplexity model.
+    pub dtype: Dtype,
 }
 
 impl Default for EvaluationStage {
@@ -324,6 +330,7 @@ impl Default for EvaluationStage {
             top_k: 30,
             threshold: 0.5,
             reward_on_dataset_texts: true,
+            dtype: Dtype::Float32,
         }
     }
 }

@@ -7,7 +7,7 @@ use std::path::Path;
 
 use irl_core::{build_demonstrations, read_demonstrations, Demonstration, DemonstrationConfig};
 use lm_backend::{load_causal_lm, CausalLm, Tokenizer};
-use tch::{Device, Kind};
+use tch::Device;
 
 use crate::config::PipelineConfig;
 use crate::progress::Progress;
@@ -73,8 +73,9 @@ pub fn run(
     }
     let dir = out.join("demonstrations");
     let (train, eval) = cached(&dir.join("done.toml"), || {
-        let expert = load_causal_lm(expert, device, Kind::Float)?;
-        let baseline = load_causal_lm(&w.baseline, device, Kind::Float)?;
+        let kind = cfg.demonstrations.dtype.kind();
+        let expert = load_causal_lm(expert, device, kind)?;
+        let baseline = load_causal_lm(&w.baseline, device, kind)?;
         let models = Responders {
             expert: expert.as_ref(),
             baseline: baseline.as_ref(),

@@ -4,7 +4,7 @@
 use std::path::{Path, PathBuf};
 
 use lm_backend::{load_causal_lm, Tokenizer};
-use tch::{Device, Kind};
+use tch::Device;
 
 use crate::config::EvaluationStage;
 use crate::ground_truth::SharedScorer;
@@ -27,6 +27,8 @@ pub struct EvaluationInputs<'a> {
     pub seed: u64,
     /// Where the policies run.
     pub device: Device,
+    /// Where the perplexity model runs (the judge's device).
+    pub judge_device: Device,
 }
 
 /// Evaluates (or reuses the stored evaluation of) each `(name, model folder)`.
@@ -35,8 +37,9 @@ pub fn run(
     inputs: &EvaluationInputs<'_>,
     stored: &Path,
 ) -> anyhow::Result<Vec<PolicyReport>> {
+    let kind = inputs.settings.dtype.kind();
     cached(stored, || {
-        let judge_lm = load_causal_lm(inputs.perplexity_model, inputs.device, Kind::Float)?;
+        let judge_lm = load_causal_lm(inputs.perplexity_model, inputs.judge_device, kind)?;
         let (scorer, name) = (inputs.judge)()?;
         let judge = Judge {
             scorer: &scorer,
@@ -44,7 +47,7 @@ pub fn run(
         };
         let mut reports = Vec::new();
         for (name, dir) in policies {
-            let policy = load_causal_lm(dir, inputs.device, Kind::Float)?;
+            let policy = load_causal_lm(dir, inputs.device, kind)?;
             reports.push(evaluate_policy(
                 name,
                 policy.as_ref(),

@@ -15,6 +15,7 @@ use tch::{Device, Kind};
 use tox_eval::TrueReward;
 
 use crate::assessment::{assess, Validation};
+use crate::config::ResolvedDevices;
 use crate::dataset_texts::{dataset_agreement, DatasetTexts};
 use crate::progress::Progress;
 use crate::results::IrlRun;
@@ -23,7 +24,7 @@ use crate::run_store::cached;
 /// Every `VALIDATION_EVERY`-th training prompt is held out for validation.
 pub const VALIDATION_EVERY: usize = 5;
 
-/// Builds reward models: fresh ones to train, trained ones from their folders, the implicit one.
+/// Builds reward models: fresh ones to train, trained ones from their folders.
 pub struct RewardModels<'a> {
     /// The `lm` reward's backbone.
     pub backbone: PathBuf,
@@ -35,6 +36,8 @@ pub struct RewardModels<'a> {
     pub settings: &'a RewardModelSettings,
     /// Where they run.
     pub device: Device,
+    /// Their precision (training is float32).
+    pub kind: Kind,
 }
 
 impl RewardModels<'_> {
@@ -45,7 +48,7 @@ impl RewardModels<'_> {
             train: self.train,
             settings: self.settings,
             device: self.device,
-            kind: Kind::Float,
+            kind: self.kind,
         }
     }
 
@@ -78,18 +81,36 @@ impl RewardModels<'_> {
         )?;
         Ok(())
     }
+}
 
-    /// The implicit reward `beta (log pi_expert - log pi_reference)`.
-    pub fn implicit(
-        &self,
-        expert: &Path,
-        reference: &Path,
-        beta: f64,
-    ) -> anyhow::Result<ImplicitReward> {
+/// The two models of the implicit reward `beta (log pi_expert - log pi_reference)`, and where
+/// each runs.
+pub struct ImplicitModels<'a> {
+    /// The RLHF'd or DPO'd model.
+    pub expert: (&'a Path, Device),
+    /// Its reference.
+    pub reference: (&'a Path, Device),
+    /// Their precision.
+    pub kind: Kind,
+}
+
+impl<'a> ImplicitModels<'a> {
+    /// The pipeline's: the expert on the reward device (it is scored as a reward), the
+    /// reference on the reference device.
+    pub fn new(expert: &'a Path, reference: &'a Path, devices: &ResolvedDevices) -> Self {
+        ImplicitModels {
+            expert: (expert, devices.reward),
+            reference: (reference, devices.reference),
+            kind: Kind::Float,
+        }
+    }
+
+    /// Loads both models as the implicit reward with `beta`.
+    pub fn load(&self, beta: f64) -> anyhow::Result<ImplicitReward> {
         Ok(ImplicitReward::new(
-            load_causal_lm(expert, self.device, Kind::Float)?,
-            load_causal_lm(reference, self.device, Kind::Float)?,
-            Tokenizer::from_file(reference.join("tokenizer.json"))?,
+            load_causal_lm(self.expert.0, self.expert.1, self.kind)?,
+            load_causal_lm(self.reference.0, self.reference.1, self.kind)?,
+            Tokenizer::from_file(self.reference.0.join("tokenizer.json"))?,
             beta,
         ))
     }

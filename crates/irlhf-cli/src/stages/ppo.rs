@@ -9,12 +9,12 @@ use rlhf_ppo::{
 };
 use tch::{Device, Kind};
 
-use crate::config::PipelineConfig;
+use crate::config::{PipelineConfig, ResolvedDevices};
 use crate::ground_truth::resolve;
 use crate::progress::Progress;
 use crate::results::IrlRun;
 use crate::run_store::cached;
-use crate::stages::irl::RewardModels;
+use crate::stages::irl::{ImplicitModels, RewardModels};
 use crate::stages::world::WorldOutputs;
 
 /// One PPO run: settings, the model it starts from (also its KL reference) and its folder.
@@ -33,8 +33,10 @@ pub struct PpoJob<'a> {
     pub eval_prompts: &'a [String],
     /// The run's folder (checkpoints, `final/`, `done.toml`).
     pub dir: &'a Path,
-    /// Where it runs.
+    /// Where the policy runs.
     pub device: Device,
+    /// Where the KL reference runs.
+    pub reference_device: Device,
 }
 
 /// Trains (or resumes, or reuses a finished) PPO run; the reward is built only when the run is
@@ -47,7 +49,7 @@ pub fn train(
     cached(&job.dir.join("done.toml"), || {
         let reward = reward()?;
         let policy = load_causal_lm(job.start, job.device, Kind::Float)?;
-        let reference = load_causal_lm(job.start, job.device, Kind::Float)?;
+        let reference = load_causal_lm(job.start, job.reference_device, Kind::Float)?;
         let tok = Tokenizer::from_file(job.start.join("tokenizer.json"))?;
         let mut trainer = PpoTrainer::new(
             job.ppo.clone(),
@@ -90,7 +92,7 @@ pub fn expert(
     cfg: &PipelineConfig,
     w: &WorldOutputs,
     out: &Path,
-    device: Device,
+    devices: &ResolvedDevices,
     progress: &Progress,
 ) -> anyhow::Result<Expert> {
     if let Some(given) = cfg.external.as_ref().and_then(|e| e.expert.as_deref()) {
@@ -108,7 +110,8 @@ pub fn expert(
         train_prompts: &w.world.train_prompts,
         eval_prompts: &w.world.eval_prompts,
         dir: &dir,
-        device,
+        device: devices.policy,
+        reference_device: devices.reference,
     };
     let truth = w.ground_truth.scorer.clone();
     let history = train(
@@ -150,6 +153,7 @@ pub fn with_recovered_reward(
     out: &Path,
     progress: &Progress,
 ) -> anyhow::Result<RecoveredPpo> {
+    let devices = &cfg.devices().resolve()?;
     let best = irl
         .iter()
         .find(|r| r.reward_model != "implicit")
@@ -169,7 +173,8 @@ pub fn with_recovered_reward(
         train_prompts: &w.world.train_prompts,
         eval_prompts: &w.world.eval_prompts,
         dir,
-        device: models.device,
+        device: devices.policy,
+        reference_device: devices.reference,
     };
     let best_dir = crate::stages::irl::run_dir(out, &best.reward_model, &best.objective);
     let history = train(
@@ -184,7 +189,8 @@ pub fn with_recovered_reward(
         Some(train(
             &job("ppo implicit reward", &implicit_dir),
             || {
-                let implicit = models.implicit(&expert.dir, &w.original, cfg.irl.implicit_beta)?;
+                let implicit = ImplicitModels::new(&expert.dir, &w.original, devices)
+                    .load(cfg.irl.implicit_beta)?;
                 Ok(Box::new(LearnedReward::new(Box::new(implicit), 64)))
             },
             progress,

@@ -36,7 +36,7 @@ pub fn run(
         Some(ext) => (
             world_from_file(ext, cfg.seed)?,
             resolve(&ext.policy_dir)?,
-            GroundTruth::from_external(ext, cfg.device)?,
+            GroundTruth::from_external(ext, cfg.devices().reward)?,
         ),
         None => {
             let (world, original) = toy(cfg, out, device, progress)?;
