@@ -10,6 +10,12 @@ use tch::{Device, Kind, Tensor};
 use crate::causal_lm::CausalLm;
 use crate::error::{LmError, Result};
 
+/// The most logits [`ContinuationBatch::response_logprobs_in_chunks`] holds at once (16M
+/// values, 64 MB in float32). Not much smaller: each chunk is one GEMM against the whole output
+/// weight, and with one row per chunk (4M) implicit-reward scoring of a Pythia-70M-shaped model
+/// ran at 0.75x of the unchunked speed (docs/benchmarks.md).
+pub const LOGITS_PER_CHUNK: i64 = 1 << 24;
+
 /// A packed batch of prompt + response ids.
 #[derive(Debug)]
 pub struct ContinuationBatch {
@@ -128,6 +134,35 @@ impl ContinuationBatch {
         Ok(lp.f_mul(&self.response_mask.f_to_kind(Kind::Float)?)?)
     }
 
+    /// [`ContinuationBatch::logprobs_of_predictions`] of [`ContinuationBatch::response_logits`],
+    /// a few rows at a time, so that the logits in memory at once stay near
+    /// [`LOGITS_PER_CHUNK`] values whatever the batch, response length and vocabulary (for a
+    /// vocabulary of 128k and 32 responses of 500 tokens the whole would be 8 GB). Without
+    /// gradients (the chunks' logits are freed as they go).
+    pub fn response_logprobs_in_chunks(
+        &self,
+        model: &dyn CausalLm,
+        hidden: &Tensor,
+    ) -> Result<Tensor> {
+        let predicting = self.response_hidden(hidden)?;
+        let rows = predicting.size()[0];
+        let per_row = (self.response_len * model.info().vocab_size).max(1);
+        let chunk = (LOGITS_PER_CHUNK / per_row).clamp(1, rows.max(1));
+        let mut parts = Vec::new();
+        for start in (0..rows).step_by(chunk as usize) {
+            let n = chunk.min(rows - start);
+            let logp = model
+                .lm_head(&predicting.f_narrow(0, start, n)?)?
+                .f_log_softmax(-1, Kind::Float)?;
+            let ids = self.response_ids.f_narrow(0, start, n)?;
+            let lp = logp
+                .f_gather(2, &ids.f_unsqueeze(-1)?, false)?
+                .f_squeeze_dim(-1)?;
+            parts.push(lp);
+        }
+        Ok(Tensor::f_cat(&parts, 0)?.f_mul(&self.response_mask.f_to_kind(Kind::Float)?)?)
+    }
+
     fn response_logits_of(&self, logits: &Tensor) -> Result<Tensor> {
         Ok(logits.f_narrow(1, self.prompt_len - 1, self.response_len)?)
     }
@@ -161,7 +196,7 @@ pub fn continuation_logprobs(
     let _guard = tch::no_grad_guard();
     let batch = ContinuationBatch::new(prompts, responses, pad_id, device)?;
     let hidden = model.forward_hidden(&batch.input_ids, &batch.attention_mask, None, false)?;
-    let per_token = batch.logprobs_of_predictions(&batch.response_logits(model, &hidden)?)?;
+    let per_token = batch.response_logprobs_in_chunks(model, &hidden)?;
     let sum = per_token.f_sum_dim_intlist(-1, false, Kind::Float)?;
     Ok(ContinuationLogprobs {
         per_token,
