@@ -214,6 +214,7 @@ pub fn truth_prefers_expert(pairs: &[(usize, usize)], truth: &[f64]) -> (f64, f6
 #[cfg(test)]
 mod tests {
     use super::*;
+    use crate::test_support::demo;
 
     /// Two prompts, each in two demonstrations (expert + two baselines), laid out as
     /// `irl_core::evaluation::score_responses` lays them out.
@@ -259,18 +260,6 @@ mod tests {
         // Only expert-baseline pairs are compared: 8 of them, whatever the grouping.
         let pairs: usize = groups.pairs.iter().map(Vec::len).sum();
         assert_eq!(pairs, 8);
-    }
-
-    fn demo(prompt: &str, n_baselines: usize) -> Demonstration {
-        Demonstration {
-            prompt: prompt.into(),
-            expert: "e".into(),
-            baselines: vec!["b".into(); n_baselines],
-            expert_ref_logprob: None,
-            baseline_ref_logprobs: None,
-            expert_expert_logprob: None,
-            baseline_expert_logprobs: None,
-        }
     }
 
     #[test]

@@ -14,6 +14,8 @@ mod results;
 mod run_store;
 mod smoke;
 mod stages;
+#[cfg(test)]
+mod test_support;
 mod toy_world;
 
 use std::path::PathBuf;

@@ -8,6 +8,7 @@ use lm_backend::SamplingConfig;
 use serde::{Deserialize, Serialize};
 
 use super::models::{check_same_tokenizer, ModelArgs};
+use super::prompts::PromptArgs;
 use crate::progress::Progress;
 use crate::run_store::claim_folder;
 use crate::stages::demonstrations::{generate, Responders};
@@ -21,15 +22,10 @@ pub struct DemonstrationsArgs {
     /// The non-expert (the policy RLHF started from).
     #[arg(long)]
     pub baseline: PathBuf,
-    /// Prompts: JSONL, CSV/TSV or Parquet.
-    #[arg(long)]
-    pub prompts: PathBuf,
-    /// Dotted path of the prompt text in each record (`prompt.text` for RealToxicityPrompts).
-    #[arg(long, default_value = "prompt")]
-    pub prompt_field: String,
-    /// Use at most this many prompts (the first ones).
-    #[arg(long)]
-    pub max_prompts: Option<usize>,
+    /// The prompts.
+    #[command(flatten)]
+    #[serde(flatten)]
+    pub prompts: PromptArgs,
     /// Output folder: `demonstrations.jsonl`, `settings.toml`.
     #[arg(long)]
     #[serde(skip)]
@@ -98,21 +94,7 @@ impl DemonstrationsArgs {
 
 /// Runs the command and prints its table.
 pub fn run(args: &DemonstrationsArgs) -> anyhow::Result<Vec<Demonstration>> {
-    let map = irlhf_data::ColumnMap::default()
-        .with_prompt_field(args.prompt_field.clone())
-        .with_continuation_field(None::<String>);
-    let mut prompts: Vec<String> = irlhf_data::read_prompts(&args.prompts, &map)?
-        .into_iter()
-        .map(|r| r.prompt)
-        .collect();
-    if let Some(n) = args.max_prompts {
-        prompts.truncate(n);
-    }
-    anyhow::ensure!(
-        !prompts.is_empty(),
-        "{}: no prompts",
-        args.prompts.display()
-    );
+    let prompts = args.prompts.read()?;
     let (expert, tok, expert_dir) = args.models.causal_lm(&args.expert)?;
     let (baseline, base_tok, base_dir) = args.models.causal_lm(&args.baseline)?;
     check_same_tokenizer(

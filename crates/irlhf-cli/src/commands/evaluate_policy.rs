@@ -9,6 +9,7 @@ use serde::{Deserialize, Serialize};
 use tox_eval::ToxicityScorer as _;
 
 use super::models::ModelArgs;
+use super::prompts::PromptArgs;
 use crate::config::{EvaluationStage, ScoredText};
 use crate::ground_truth::{resolve, GroundTruth};
 use crate::policy_eval::PolicyReport;
@@ -21,15 +22,10 @@ pub struct EvaluatePolicyArgs {
     /// The model evaluated (a directory or a Hub id).
     #[arg(long)]
     pub policy: PathBuf,
-    /// Prompts: JSONL, CSV/TSV or Parquet.
-    #[arg(long)]
-    pub prompts: PathBuf,
-    /// Dotted path of the prompt text in each record.
-    #[arg(long, default_value = "prompt")]
-    pub prompt_field: String,
-    /// Use at most this many prompts (the first ones).
-    #[arg(long)]
-    pub max_prompts: Option<usize>,
+    /// The prompts.
+    #[command(flatten)]
+    #[serde(flatten)]
+    pub prompts: PromptArgs,
     /// The judge: `profanity-check` or a Hugging Face classifier (a directory or a Hub id; the
     /// paper: facebook/roberta-hate-speech-dynabench-r4-target).
     #[arg(long)]
@@ -69,21 +65,7 @@ pub struct EvaluatePolicyArgs {
 pub fn run(args: &EvaluatePolicyArgs) -> anyhow::Result<PolicyReport> {
     let device = args.models.device()?;
     let judge_device = args.judge_device.unwrap_or(args.models.device);
-    let map = irlhf_data::ColumnMap::default()
-        .with_prompt_field(args.prompt_field.clone())
-        .with_continuation_field(None::<String>);
-    let mut prompts: Vec<String> = irlhf_data::read_prompts(&args.prompts, &map)?
-        .into_iter()
-        .map(|r| r.prompt)
-        .collect();
-    if let Some(n) = args.max_prompts {
-        prompts.truncate(n);
-    }
-    anyhow::ensure!(
-        !prompts.is_empty(),
-        "{}: no prompts",
-        args.prompts.display()
-    );
+    let prompts = args.prompts.read()?;
     let (_, tokenizer, policy) = args.models.causal_lm(&args.policy)?;
     let perplexity_model = match &args.perplexity_model {
         Some(m) => resolve(m)?,

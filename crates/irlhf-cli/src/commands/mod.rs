@@ -8,6 +8,7 @@ pub mod evaluate_reward;
 pub mod implicit_reward;
 pub mod irl;
 mod models;
+mod prompts;
 mod records;
 
 pub use models::Dtype;

@@ -352,18 +352,7 @@ fn at_most(mut demos: Vec<Demonstration>, cap: Option<usize>) -> Vec<Demonstrati
 #[cfg(test)]
 mod tests {
     use super::*;
-
-    fn demo(prompt: &str, n_baselines: usize) -> Demonstration {
-        Demonstration {
-            prompt: prompt.into(),
-            expert: "e".into(),
-            baselines: vec!["b".into(); n_baselines],
-            expert_ref_logprob: None,
-            baseline_ref_logprobs: None,
-            expert_expert_logprob: None,
-            baseline_expert_logprobs: None,
-        }
-    }
+    use crate::test_support::demo;
 
     #[test]
     fn validation_takes_every_repeat_of_every_fifth_prompt() {
