@@ -231,7 +231,7 @@ pub fn build_demonstrations(
         let shortest = ids.iter().map(Vec::len).min().unwrap_or(0);
         let budgets: Vec<usize> = ids.iter().map(|p| cfg.new_tokens(p.len())).collect();
         let batch =
-            lm_backend::tokenizer::pad_batch(ids.clone(), tok.pad_id(), Side::Left, device)?;
+            lm_backend::io::tokenizer::pad_batch(ids.clone(), tok.pad_id(), Side::Left, device)?;
         let gen = cfg.batch_generation(tok, start, shortest);
         let run = |model: &dyn CausalLm, g: &GenerationConfig| -> Result<Vec<Vec<i64>>> {
             let mut rows = generate(model, &batch.input_ids, &batch.attention_mask, g)?.tokens;

@@ -338,7 +338,7 @@ pub fn run_study(
     };
     if let Some(d) = out_dir {
         std::fs::create_dir_all(d).map_err(|e| IrlError::io(d, e))?;
-        lm_backend::save::write_atomic(
+        lm_backend::io::save::write_atomic(
             &d.join("study.json"),
             &serde_json::to_vec_pretty(&report)?,
         )?;

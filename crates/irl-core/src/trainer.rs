@@ -299,17 +299,17 @@ impl IrlTrainer {
             }
             if let Some(dir) = out_dir {
                 if better {
-                    lm_backend::save::write_dir_atomic::<IrlError>(dir, "best", |tmp| {
+                    lm_backend::io::save::write_dir_atomic::<IrlError>(dir, "best", |tmp| {
                         model.save(tmp)
                     })?;
                 }
-                lm_backend::save::write_dir_atomic::<IrlError>(dir, "checkpoint", |tmp| {
+                lm_backend::io::save::write_dir_atomic::<IrlError>(dir, "checkpoint", |tmp| {
                     model.save(&tmp.join("reward"))?;
                     opt.save(&tmp.join("optimizer.safetensors"))?;
                     // TOML, not JSON: it keeps NaN and infinite metrics through a resume.
                     let s = toml::to_string(&state)
                         .map_err(|e| IrlError::InvalidArgument(format!("trainer state: {e}")))?;
-                    lm_backend::save::write_atomic(&tmp.join("state.toml"), s.as_bytes())?;
+                    lm_backend::io::save::write_atomic(&tmp.join("state.toml"), s.as_bytes())?;
                     Ok(())
                 })?;
                 write_metrics(dir, &state.history)?;
@@ -526,6 +526,6 @@ fn write_metrics(dir: &Path, history: &[EpochReport]) -> Result<()> {
         s.extend(serde_json::to_vec(r)?);
         s.push(b'\n');
     }
-    lm_backend::save::write_atomic(&dir.join("metrics.jsonl"), &s)?;
+    lm_backend::io::save::write_atomic(&dir.join("metrics.jsonl"), &s)?;
     Ok(())
 }

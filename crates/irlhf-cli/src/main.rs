@@ -121,7 +121,7 @@ fn load_config(args: &RunArgs) -> anyhow::Result<config::PipelineConfig> {
 fn finish(results: &results::PipelineResults, out: &std::path::Path) -> anyhow::Result<()> {
     let tables = report::tables(results);
     println!("{tables}");
-    lm_backend::save::write_atomic(&out.join("report.md"), tables.as_bytes())?;
+    lm_backend::io::save::write_atomic(&out.join("report.md"), tables.as_bytes())?;
     match plots::render_all(results, &out.join("plots")) {
         Ok(files) => println!(
             "wrote {} plots to {}",

@@ -213,7 +213,7 @@ pub fn run(cfg: &PipelineConfig, out: &Path) -> anyhow::Result<PipelineResults> 
 
 /// `results.json` for people and tools (NaN written as null); `results.toml` for `irlhf report`.
 fn write_results(out: &Path, results: PipelineResults) -> anyhow::Result<PipelineResults> {
-    lm_backend::save::write_atomic(
+    lm_backend::io::save::write_atomic(
         &out.join("results.json"),
         &serde_json::to_vec_pretty(&results)?,
     )?;

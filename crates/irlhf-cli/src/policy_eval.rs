@@ -100,8 +100,12 @@ fn decode_all(
                 row.drain(..cut);
             }
         }
-        let batch =
-            lm_backend::tokenizer::pad_batch(ids.clone(), tokenizer.pad_id(), Side::Left, device)?;
+        let batch = lm_backend::io::tokenizer::pad_batch(
+            ids.clone(),
+            tokenizer.pad_id(),
+            Side::Left,
+            device,
+        )?;
         let g = gen.clone().with_seed(tox_eval::seeds::seed_for_index(
             gen.seed,
             "evaluation/batch",

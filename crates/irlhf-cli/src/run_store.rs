@@ -47,7 +47,7 @@ pub fn claim_folder(out: &Path, file: &str, settings: &str) -> anyhow::Result<()
     if path.is_file() {
         check_same_settings(&path, settings)?;
     }
-    lm_backend::save::write_atomic(&path, settings.as_bytes())?;
+    lm_backend::io::save::write_atomic(&path, settings.as_bytes())?;
     Ok(())
 }
 
@@ -105,7 +105,7 @@ pub fn write_stored<T: Serialize + DeserializeOwned>(path: &Path, value: T) -> a
         std::fs::create_dir_all(dir)?;
     }
     let s = Stored { value };
-    lm_backend::save::write_atomic(path, toml::to_string(&s)?.as_bytes())?;
+    lm_backend::io::save::write_atomic(path, toml::to_string(&s)?.as_bytes())?;
     Ok(s.value)
 }
 

@@ -8,7 +8,7 @@ use tch::{Device, Kind};
 
 use crate::causal_lm::CausalLm;
 use crate::error::{LmError, Result};
-use crate::model_dir::ModelDir;
+use crate::io::model_dir::ModelDir;
 use crate::sequence_classifier::SequenceClassifier;
 
 /// Loads a causal LM directory.

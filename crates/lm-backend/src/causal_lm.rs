@@ -7,7 +7,7 @@ use std::path::Path;
 use tch::{nn::VarStore, Tensor};
 
 use crate::error::Result;
-use crate::kv_cache::KvCache;
+use crate::nn::kv_cache::KvCache;
 
 /// Sizes and special tokens of a causal LM, independent of its architecture.
 #[derive(Debug, Clone, PartialEq, Eq)]
@@ -80,7 +80,7 @@ pub trait CausalLm: Send {
 
     /// The output projection's weight `[vocab, hidden]`, when [`CausalLm::lm_head`] is exactly
     /// `hidden x weight^T` (true of GPT-NeoX and GPT-2). Generation then packs it once per
-    /// call for the CPU's matrix library ([`crate::vocab_projection::VocabProjection`]);
+    /// call for the CPU's matrix library ([`crate::generation::vocab_projection::VocabProjection`]);
     /// `None` (the default) makes generation call `lm_head`.
     fn output_weight(&self) -> Option<&Tensor> {
         None
@@ -125,7 +125,7 @@ pub trait CausalLm: Send {
         train: bool,
     ) -> Result<Tensor> {
         let hidden = self.forward_hidden(input_ids, attention_mask, None, train)?;
-        crate::heads::last_token_hidden(&hidden, attention_mask)
+        crate::nn::heads::last_token_hidden(&hidden, attention_mask)
     }
 
     /// Logits and hidden states in one call.
@@ -150,7 +150,7 @@ pub trait CausalLm: Send {
     /// `AutoModelForCausalLM.from_pretrained(dir)` loads it unchanged. Files are written
     /// atomically (temporary file, then rename).
     fn save(&self, dir: &Path) -> Result<()> {
-        crate::save::save_pretrained(dir, self.var_store(), &self.config_json(), None)
+        crate::io::save::save_pretrained(dir, self.var_store(), &self.config_json(), None)
     }
 }
 

@@ -1,7 +1,7 @@
 //! The text encoder seam: bidirectional transformer encoders (BERT, RoBERTa, MiniLM) that
 //! turn a right- or left-padded batch into contextual hidden states, for sentence embeddings,
 //! sequence classifiers and reward backbones. An architecture is a type implementing
-//! [`TextEncoder`]; pooling is in [`crate::pooling`].
+//! [`TextEncoder`]; pooling is in [`crate::nn::pooling`].
 
 use std::path::Path;
 
@@ -65,7 +65,7 @@ pub trait TextEncoder: Send {
     /// Writes `config.json` and `model.safetensors` to `dir` in the Hugging Face layout, so
     /// that `transformers` loads it unchanged. Files are written atomically.
     fn save(&self, dir: &Path) -> Result<()> {
-        crate::save::save_pretrained(dir, self.var_store(), &self.config_json(), None)
+        crate::io::save::save_pretrained(dir, self.var_store(), &self.config_json(), None)
     }
 }
 

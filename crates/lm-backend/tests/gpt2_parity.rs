@@ -187,7 +187,7 @@ fn bare_gpt2model_layout_with_buffers_loads() -> anyhow::Result<()> {
         tensors.push((format!("h.{i}.attn.bias"), causal));
         tensors.push((format!("h.{i}.attn.masked_bias"), Tensor::from(-1e4f32)));
     }
-    lm_backend::save::save_tensors_and_config(dir.path(), &tensors, &model.config_json())?;
+    lm_backend::io::save::save_tensors_and_config(dir.path(), &tensors, &model.config_json())?;
     let again = Gpt2::from_pretrained(dir.path(), Device::Cpu, Kind::Float)?;
     let r = reference("gpt2")?;
     let _g = tch::no_grad_guard();

@@ -102,7 +102,7 @@ fn older_checkpoints_with_buffers_and_an_unused_pooler_load() -> anyhow::Result<
         "roberta.pooler.dense.bias".into(),
         Tensor::zeros([32], (Kind::Float, Device::Cpu)),
     ));
-    lm_backend::save::save_tensors_and_config(dir.path(), &tensors, &model.config_json())?;
+    lm_backend::io::save::save_tensors_and_config(dir.path(), &tensors, &model.config_json())?;
     let again =
         RobertaForSequenceClassification::from_pretrained(dir.path(), Device::Cpu, Kind::Float)?;
     let r = reference("roberta_cls")?;
@@ -118,7 +118,7 @@ fn older_checkpoints_with_buffers_and_an_unused_pooler_load() -> anyhow::Result<
         "lm_head.bias".into(),
         Tensor::zeros([300], (Kind::Float, Device::Cpu)),
     ));
-    lm_backend::save::save_tensors_and_config(dir.path(), &tensors, &model.config_json())?;
+    lm_backend::io::save::save_tensors_and_config(dir.path(), &tensors, &model.config_json())?;
     match RobertaForSequenceClassification::from_pretrained(dir.path(), Device::Cpu, Kind::Float) {
         Err(LmError::WeightNames {
             unexpected,

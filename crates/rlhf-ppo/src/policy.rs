@@ -90,7 +90,7 @@ impl Policy {
             .filter(|(n, _)| !n.starts_with(VALUE_HEAD))
             .collect();
         named.sort_by(|a, b| a.0.cmp(&b.0));
-        lm_backend::save::save_tensors_and_config(dir, &named, &self.model.config_json())?;
+        lm_backend::io::save::save_tensors_and_config(dir, &named, &self.model.config_json())?;
         if let Some(t) = tokenizer {
             t.save(dir.join("tokenizer.json"))?;
         }

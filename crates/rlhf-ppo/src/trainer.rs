@@ -265,7 +265,7 @@ impl PpoTrainer {
                 if better {
                     self.state.best_eval = Some(score);
                     if let Some(dir) = out_dir {
-                        lm_backend::save::write_dir_atomic::<PpoError>(dir, "best", |tmp| {
+                        lm_backend::io::save::write_dir_atomic::<PpoError>(dir, "best", |tmp| {
                             self.policy.save_pretrained(tmp, Some(&self.tokenizer))
                         })?;
                     }
@@ -285,7 +285,7 @@ impl PpoTrainer {
             on_iteration(&stats);
         }
         if let Some(dir) = out_dir {
-            lm_backend::save::write_dir_atomic::<PpoError>(dir, "final", |tmp| {
+            lm_backend::io::save::write_dir_atomic::<PpoError>(dir, "final", |tmp| {
                 self.policy.save_pretrained(tmp, Some(&self.tokenizer))
             })?;
         }
@@ -346,7 +346,7 @@ impl PpoTrainer {
             let t = Instant::now();
             let refs: Vec<&str> = chunk.iter().map(String::as_str).collect();
             let prompt_ids = self.tokenizer.encode_ids(&refs)?;
-            let batch = lm_backend::tokenizer::pad_batch(
+            let batch = lm_backend::io::tokenizer::pad_batch(
                 prompt_ids.clone(),
                 self.tokenizer.pad_id(),
                 Side::Left,
@@ -600,7 +600,7 @@ impl PpoTrainer {
 
         let model = self.policy.model();
         // With gradient buffers, the token embedding and output projection get their
-        // gradients formed in reused memory (lm_backend::vocab_gradients); the same numbers.
+        // gradients formed in reused memory (lm_backend::train::vocab_gradients); the same numbers.
         let (hidden, logits, vocab_pass) = match &self.vocab_grads {
             Some(vg) => {
                 let fwd = vg.forward_hidden(model, &cb.input_ids, &cb.attention_mask, true)?;
@@ -689,16 +689,16 @@ impl PpoTrainer {
     }
 
     fn save_checkpoint(&self, dir: &Path) -> Result<()> {
-        lm_backend::save::write_dir_atomic::<PpoError>(dir, "checkpoint", |tmp| {
-            lm_backend::save::write_safetensors(
+        lm_backend::io::save::write_dir_atomic::<PpoError>(dir, "checkpoint", |tmp| {
+            lm_backend::io::save::write_safetensors(
                 &tmp.join("policy.safetensors"),
                 &self.policy.all_variables(),
             )?;
             self.opt.save(&tmp.join("optimizer.safetensors"))?;
             let s = serde_json::to_vec_pretty(&self.state)?;
-            lm_backend::save::write_atomic(&tmp.join("state.json"), &s)?;
+            lm_backend::io::save::write_atomic(&tmp.join("state.json"), &s)?;
             let c = serde_json::to_vec_pretty(&self.cfg)?;
-            lm_backend::save::write_atomic(&tmp.join("ppo_config.json"), &c)?;
+            lm_backend::io::save::write_atomic(&tmp.join("ppo_config.json"), &c)?;
             Ok(())
         })?;
         let mut lines = Vec::new();
@@ -706,7 +706,7 @@ impl PpoTrainer {
             lines.extend(serde_json::to_vec(s)?);
             lines.push(b'\n');
         }
-        lm_backend::save::write_atomic(&dir.join("metrics.jsonl"), &lines)?;
+        lm_backend::io::save::write_atomic(&dir.join("metrics.jsonl"), &lines)?;
         Ok(())
     }
 
@@ -723,7 +723,8 @@ impl PpoTrainer {
                 reason: "was written with different PPO settings; use a new output folder".into(),
             });
         }
-        let weights = lm_backend::weights::Checkpoint::read(&[ckpt.join("policy.safetensors")])?;
+        let weights =
+            lm_backend::io::weights::Checkpoint::read(&[ckpt.join("policy.safetensors")])?;
         weights.load_into(self.policy.model().var_store(), |_| false)?;
         self.opt.load(&ckpt.join("optimizer.safetensors"))?;
         let sp = ckpt.join("state.json");

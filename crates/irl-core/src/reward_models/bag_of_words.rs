@@ -194,9 +194,9 @@ impl RewardModel for BagOfWordsReward {
             ("bow.weight".to_string(), self.weight.shallow_clone()),
             ("bow.bias".to_string(), self.bias.shallow_clone()),
         ];
-        lm_backend::save::write_safetensors(&dir.join("model.safetensors"), &named)?;
+        lm_backend::io::save::write_safetensors(&dir.join("model.safetensors"), &named)?;
         let meta = serde_json::json!({"words": self.words, "include_prompt": self.include_prompt});
-        lm_backend::save::write_atomic(
+        lm_backend::io::save::write_atomic(
             &dir.join("vocab.json"),
             serde_json::to_string(&meta)?.as_bytes(),
         )?;
@@ -215,7 +215,7 @@ impl RewardModel for BagOfWordsReward {
                 self.vs.device(),
             );
         }
-        let ckpt = lm_backend::weights::Checkpoint::read(&[dir.join("model.safetensors")])?;
+        let ckpt = lm_backend::io::weights::Checkpoint::read(&[dir.join("model.safetensors")])?;
         ckpt.load_into(&self.vs, |_| false)?;
         Ok(())
     }

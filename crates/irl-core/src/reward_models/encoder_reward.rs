@@ -91,7 +91,7 @@ impl RewardModel for EncoderReward {
     fn save(&self, dir: &Path) -> Result<()> {
         let mut cfg = self.encoder.config_json();
         cfg["irlhf_reward_head"] = serde_json::json!({"pooling": "mean", "tensor": "reward_head"});
-        lm_backend::save::save_pretrained(
+        lm_backend::io::save::save_pretrained(
             dir,
             self.encoder.var_store(),
             &cfg,
@@ -102,7 +102,7 @@ impl RewardModel for EncoderReward {
 
     fn load(&mut self, dir: &Path) -> Result<()> {
         let md = lm_backend::ModelDir::open(dir)?;
-        let ckpt = lm_backend::weights::Checkpoint::read(&md.weight_files)?;
+        let ckpt = lm_backend::io::weights::Checkpoint::read(&md.weight_files)?;
         ckpt.load_into(self.encoder.var_store(), |_| false)?;
         Ok(())
     }

@@ -76,7 +76,7 @@ impl RewardModel for ImplicitReward {
     fn save(&self, dir: &Path) -> Result<()> {
         std::fs::create_dir_all(dir).map_err(|e| IrlError::io(dir, e))?;
         let meta = serde_json::json!({"kind": "implicit", "scoring": self.scoring});
-        lm_backend::save::write_atomic(
+        lm_backend::io::save::write_atomic(
             &dir.join("implicit_reward.json"),
             serde_json::to_string(&meta)?.as_bytes(),
         )?;

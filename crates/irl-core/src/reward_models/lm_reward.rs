@@ -109,7 +109,7 @@ impl RewardModel for LmReward {
         cfg["id2label"] = serde_json::json!({"0": "reward"});
         cfg["label2id"] = serde_json::json!({"reward": 0});
         cfg["pad_token_id"] = serde_json::json!(self.tokenizer.pad_id());
-        lm_backend::save::save_pretrained(
+        lm_backend::io::save::save_pretrained(
             dir,
             self.backbone.var_store(),
             &cfg,
@@ -120,7 +120,7 @@ impl RewardModel for LmReward {
 
     fn load(&mut self, dir: &Path) -> Result<()> {
         let md = lm_backend::ModelDir::open(dir)?;
-        let ckpt = lm_backend::weights::Checkpoint::read(&md.weight_files)?;
+        let ckpt = lm_backend::io::weights::Checkpoint::read(&md.weight_files)?;
         ckpt.load_into(self.backbone.var_store(), |_| false)?;
         Ok(())
     }

@@ -104,6 +104,6 @@ pub fn run(args: &EvaluatePolicyArgs) -> anyhow::Result<PolicyReport> {
     let report = reports.remove(0);
     let table = crate::report::policy_table(std::slice::from_ref(&report));
     println!("{table}");
-    lm_backend::save::write_atomic(&args.out.join("report.md"), table.as_bytes())?;
+    lm_backend::io::save::write_atomic(&args.out.join("report.md"), table.as_bytes())?;
     Ok(report)
 }

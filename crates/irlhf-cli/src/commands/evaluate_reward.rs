@@ -107,7 +107,7 @@ pub fn run(args: &EvaluateRewardArgs) -> anyhow::Result<IrlRun> {
         crate::report::agreement_table(std::slice::from_ref(&run))
     );
     println!("{table}");
-    lm_backend::save::write_atomic(&args.out.join("report.md"), table.as_bytes())?;
+    lm_backend::io::save::write_atomic(&args.out.join("report.md"), table.as_bytes())?;
     Ok(run)
 }
 

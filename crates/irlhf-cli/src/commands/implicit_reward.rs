@@ -162,7 +162,7 @@ pub fn run(args: &ImplicitRewardArgs) -> anyhow::Result<Summary> {
     let scoring_seconds = start.elapsed().as_secs_f64();
     bar.finish_and_clear();
     let summary = summarise(&path, scoring, scoring_seconds, scored_now)?;
-    lm_backend::save::write_atomic(
+    lm_backend::io::save::write_atomic(
         &args.out.join("summary.json"),
         &serde_json::to_vec_pretty(&summary)?,
     )?;

@@ -12,7 +12,7 @@ use tox_eval::TrueRewardKind;
 
 /// Your own checkpoints and prompts. Every model is a directory or a Hub id
 /// `org/name[@revision]` resolved offline from the local Hugging Face cache (nothing is
-/// downloaded; lm_backend::hub).
+/// downloaded; lm_backend::io::hub).
 #[derive(Debug, Clone, Serialize, Deserialize)]
 #[serde(deny_unknown_fields)]
 pub struct ExternalConfig {

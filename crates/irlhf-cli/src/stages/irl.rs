@@ -75,7 +75,7 @@ impl RewardModels<'_> {
             settings: self.settings.clone(),
         };
         std::fs::create_dir_all(dir)?;
-        lm_backend::save::write_atomic(
+        lm_backend::io::save::write_atomic(
             &dir.join(MANIFEST),
             toml::to_string(&manifest)?.as_bytes(),
         )?;

@@ -99,7 +99,7 @@ pub fn build_world(cfg: &WorldConfig, seed: u64, dir: &Path) -> anyhow::Result<W
         originals,
         texts,
     };
-    lm_backend::save::write_atomic(
+    lm_backend::io::save::write_atomic(
         &world_path,
         serde_json::to_string_pretty(&world)?.as_bytes(),
     )?;

@@ -50,7 +50,7 @@ impl BertAttention {
     }
 
     /// `[batch, len, hidden]` -> `[batch, len, hidden]`; `bias` is the additive padding bias
-    /// `[batch, 1, 1, len]` of [`crate::attention_mask::padding_bias`].
+    /// `[batch, 1, 1, len]` of [`crate::nn::attention_mask::padding_bias`].
     pub fn forward(&self, x: &Tensor, bias: &Tensor, train: bool) -> Result<Tensor> {
         let (b, t, h) = x.size3()?;
         let heads = |lin: &nn::Linear| -> Result<Tensor> {

@@ -11,9 +11,9 @@ use super::encoder::BertBackbone;
 use super::{encoder_info, is_known_buffer};
 use crate::encoder::{EncoderInfo, TextEncoder};
 use crate::error::Result;
-use crate::model_dir::ModelDir;
+use crate::io::model_dir::ModelDir;
+use crate::io::weights::Checkpoint;
 use crate::sequence_classifier::SequenceClassifier;
-use crate::weights::Checkpoint;
 
 /// BERT with a sequence-classification head: variables `bert.*` and `classifier.*`.
 #[derive(Debug)]
@@ -33,7 +33,7 @@ impl BertForSequenceClassification {
     pub fn new_random(cfg: BertConfig, device: Device, seed: i64) -> Result<Self> {
         crate::global_rng::with_global_seed(seed, || {
             let model = Self::build(cfg, device, None);
-            crate::init::init_like_hf(&model.vs, 0.02)?;
+            crate::nn::init::init_like_hf(&model.vs, 0.02)?;
             Ok(model)
         })
     }

@@ -7,8 +7,8 @@ use std::path::Path;
 
 use serde::Deserialize;
 
-use crate::activation::Activation;
 use crate::error::{LmError, Result};
+use crate::nn::activation::Activation;
 
 /// A serde mirror of BERT `config.json` (unknown keys are ignored, as transformers does;
 /// defaults are those of `BertConfig`).
@@ -139,7 +139,7 @@ pub struct BertConfig {
 impl BertConfig {
     /// Parses and validates `config.json` at `path`.
     pub fn from_file(path: &Path) -> Result<Self> {
-        let v = crate::model_dir::read_json(path)?;
+        let v = crate::io::model_dir::read_json(path)?;
         Self::from_json(&v, path)
     }
 

@@ -9,8 +9,8 @@ use super::attention::BertAttention;
 use super::config::BertConfig;
 use super::embeddings::BertEmbeddings;
 use super::mlp::BertMlp;
-use crate::attention_mask::padding_bias;
 use crate::error::{LmError, Result};
+use crate::nn::attention_mask::padding_bias;
 
 /// One post-norm layer: attention then feed-forward, each with its residual `LayerNorm`.
 #[derive(Debug)]

@@ -5,8 +5,8 @@
 use tch::{nn, nn::Module, Tensor};
 
 use super::config::BertConfig;
-use crate::activation::Activation;
 use crate::error::Result;
+use crate::nn::activation::Activation;
 
 /// `intermediate.dense`, `output.dense` and `output.LayerNorm` of one layer.
 #[derive(Debug)]

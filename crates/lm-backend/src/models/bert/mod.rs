@@ -23,8 +23,8 @@ pub use mlp::BertMlp;
 
 use crate::encoder::{EncoderInfo, TextEncoder};
 use crate::error::Result;
-use crate::model_dir::ModelDir;
-use crate::weights::Checkpoint;
+use crate::io::model_dir::ModelDir;
+use crate::io::weights::Checkpoint;
 
 /// Non-parameter buffers that BERT-family checkpoints may carry (`position_ids` in
 /// checkpoints written by transformers < 4.31, `token_type_ids` in some), skipped on purpose.
@@ -72,7 +72,7 @@ impl BertModel {
     ) -> Result<Self> {
         crate::global_rng::with_global_seed(seed, || {
             let model = Self::build(cfg, with_pooler, device, None);
-            crate::init::init_like_hf(&model.vs, 0.02)?;
+            crate::nn::init::init_like_hf(&model.vs, 0.02)?;
             Ok(model)
         })
     }

@@ -8,10 +8,10 @@ use tch::{nn, Tensor};
 
 use super::config::Gpt2Config;
 use super::conv1d::Conv1D;
-use crate::attention_mask::last_query_bias;
-use crate::causal_attention::{at_last_position, CausalMask};
 use crate::error::Result;
-use crate::kv_cache::KvCache;
+use crate::nn::attention_mask::last_query_bias;
+use crate::nn::causal_attention::{at_last_position, CausalMask};
+use crate::nn::kv_cache::KvCache;
 
 /// One attention block: fused `c_attn` (`[hidden, 3 * hidden]`) and output `c_proj`.
 #[derive(Debug)]

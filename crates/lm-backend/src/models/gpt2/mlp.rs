@@ -5,8 +5,8 @@ use tch::{nn, Tensor};
 
 use super::config::Gpt2Config;
 use super::conv1d::Conv1D;
-use crate::activation::Activation;
 use crate::error::Result;
+use crate::nn::activation::Activation;
 
 /// The MLP of one layer.
 #[derive(Debug)]

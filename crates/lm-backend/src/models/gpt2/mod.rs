@@ -17,13 +17,13 @@ pub use config::Gpt2Config;
 pub use conv1d::Conv1D;
 pub use mlp::Gpt2Mlp;
 
-use crate::attention_mask::position_ids;
-use crate::causal_attention::CausalMask;
 use crate::causal_lm::{CausalLm, LmInfo};
 use crate::error::{LmError, Result};
-use crate::kv_cache::KvCache;
-use crate::model_dir::ModelDir;
-use crate::weights::Checkpoint;
+use crate::io::model_dir::ModelDir;
+use crate::io::weights::Checkpoint;
+use crate::nn::attention_mask::position_ids;
+use crate::nn::causal_attention::CausalMask;
+use crate::nn::kv_cache::KvCache;
 
 /// Non-parameter buffers that GPT-2 checkpoints carry (the causal mask and its fill value)
 /// and that are skipped on purpose.
@@ -79,7 +79,7 @@ impl Gpt2Block {
         let attn = self
             .attn
             .forward_last(&self.ln_1.forward(x), last, attention_mask, train)?;
-        let x = crate::heads::last_token_rows(x, last)?.f_add(&attn)?;
+        let x = crate::nn::heads::last_token_rows(x, last)?.f_add(&attn)?;
         let mlp = self.mlp.forward(&self.ln_2.forward(&x), train)?;
         Ok(x.f_add(&mlp)?)
     }
@@ -132,7 +132,7 @@ impl Gpt2 {
     pub fn new_random(cfg: Gpt2Config, device: Device, seed: i64) -> Result<Self> {
         crate::global_rng::with_global_seed(seed, || {
             let model = Self::build(cfg, device, None);
-            crate::init::init_like_hf(&model.vs, 0.02)?;
+            crate::nn::init::init_like_hf(&model.vs, 0.02)?;
             Ok(model)
         })
     }
@@ -273,11 +273,11 @@ impl CausalLm for Gpt2 {
     ) -> Result<Tensor> {
         let Some((top, below)) = self.h.split_last() else {
             let hidden = self.forward_hidden(input_ids, attention_mask, None, train)?;
-            return crate::heads::last_token_hidden(&hidden, attention_mask);
+            return crate::nn::heads::last_token_hidden(&hidden, attention_mask);
         };
         let tokens = Tensor::f_embedding(&self.wte, input_ids, -1, false, false)?;
         let x = self.run_blocks(&tokens, attention_mask, below, None, train)?;
-        let last = crate::heads::last_token_index(attention_mask)?;
+        let last = crate::nn::heads::last_token_index(attention_mask)?;
         let x = top.forward_last(&x, &last, attention_mask, train)?;
         Ok(self.ln_f.forward(&x))
     }

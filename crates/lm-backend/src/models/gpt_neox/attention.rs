@@ -5,11 +5,11 @@
 use tch::{nn, nn::Module, Tensor};
 
 use super::config::GptNeoXConfig;
-use crate::attention_mask::last_query_bias;
-use crate::causal_attention::{at_last_position, CausalMask};
 use crate::error::Result;
-use crate::kv_cache::KvCache;
-use crate::rotary::Rotary;
+use crate::nn::attention_mask::last_query_bias;
+use crate::nn::causal_attention::{at_last_position, CausalMask};
+use crate::nn::kv_cache::KvCache;
+use crate::nn::rotary::Rotary;
 
 /// One attention block: fused `query_key_value` projection and output `dense`.
 #[derive(Debug)]

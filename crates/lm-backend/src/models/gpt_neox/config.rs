@@ -113,7 +113,7 @@ pub struct GptNeoXConfig {
     /// MLP inner size.
     pub intermediate_size: i64,
     /// MLP activation.
-    pub activation: crate::activation::Activation,
+    pub activation: crate::nn::activation::Activation,
     /// Maximum positions.
     pub max_positions: i64,
     /// Layer-norm epsilon.
@@ -137,7 +137,7 @@ pub struct GptNeoXConfig {
 impl GptNeoXConfig {
     /// Parses and validates `config.json` at `path`.
     pub fn from_file(path: &Path) -> Result<Self> {
-        let v = crate::model_dir::read_json(path)?;
+        let v = crate::io::model_dir::read_json(path)?;
         Self::from_json(&v, path)
     }
 
@@ -162,7 +162,7 @@ impl GptNeoXConfig {
             rotary_ndims: 4,
             rotary_base: 10000.0,
             intermediate_size: 256,
-            activation: crate::activation::Activation::Gelu,
+            activation: crate::nn::activation::Activation::Gelu,
             max_positions: 512,
             layer_norm_eps: 1e-5,
             parallel_residual: true,
@@ -248,7 +248,7 @@ impl GptNeoXConfigJson {
                 "rotary dimensions {rotary_ndims} must be even"
             )));
         }
-        let activation = crate::activation::Activation::from_name(&self.hidden_act)
+        let activation = crate::nn::activation::Activation::from_name(&self.hidden_act)
             .ok_or_else(|| err(format!("hidden_act '{}' is not supported", self.hidden_act)))?;
         Ok(GptNeoXConfig {
             vocab_size: self.vocab_size,

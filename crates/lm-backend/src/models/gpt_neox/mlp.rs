@@ -3,7 +3,7 @@
 use tch::{nn, nn::Module, Tensor};
 
 use super::config::GptNeoXConfig;
-use crate::activation::Activation;
+use crate::nn::activation::Activation;
 
 /// The MLP of one layer.
 #[derive(Debug)]

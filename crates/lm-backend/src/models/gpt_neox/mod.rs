@@ -14,15 +14,15 @@ pub use attention::GptNeoXAttention;
 pub use config::GptNeoXConfig;
 pub use mlp::GptNeoXMlp;
 
-use crate::attention_mask::position_ids;
-use crate::causal_attention::CausalMask;
 use crate::causal_lm::{CausalLm, LmInfo};
 use crate::error::Result;
-use crate::heads::{last_token_hidden, last_token_index};
-use crate::kv_cache::KvCache;
-use crate::model_dir::ModelDir;
-use crate::rotary::Rotary;
-use crate::weights::Checkpoint;
+use crate::io::model_dir::ModelDir;
+use crate::io::weights::Checkpoint;
+use crate::nn::attention_mask::position_ids;
+use crate::nn::causal_attention::CausalMask;
+use crate::nn::heads::{last_token_hidden, last_token_index};
+use crate::nn::kv_cache::KvCache;
+use crate::nn::rotary::Rotary;
 
 /// Non-parameter buffers that real checkpoints carry and that are skipped on purpose.
 const KNOWN_BUFFERS: &[&str] = &[
@@ -120,7 +120,7 @@ impl GptNeoXLayer {
                 train,
             )?
             .f_dropout(self.hidden_dropout, train)?;
-        self.add_attention_and_mlp(&crate::heads::last_token_rows(x, last)?, &attn, train)
+        self.add_attention_and_mlp(&crate::nn::heads::last_token_rows(x, last)?, &attn, train)
     }
 }
 
@@ -143,7 +143,7 @@ impl GptNeoX {
     pub fn new_random(cfg: GptNeoXConfig, device: Device, seed: i64) -> Result<Self> {
         crate::global_rng::with_global_seed(seed, || {
             let model = Self::build(cfg, device);
-            crate::init::init_like_hf(&model.vs, 0.02)?;
+            crate::nn::init::init_like_hf(&model.vs, 0.02)?;
             Ok(model)
         })
     }

@@ -16,7 +16,7 @@ pub type RobertaConfig = BertConfig;
 
 /// Parses and validates a RoBERTa `config.json` at `path`.
 pub fn from_file(path: &Path) -> Result<RobertaConfig> {
-    let v = crate::model_dir::read_json(path)?;
+    let v = crate::io::model_dir::read_json(path)?;
     from_json(&v, path)
 }
 

@@ -15,10 +15,10 @@ pub use embeddings::RobertaEmbeddings;
 
 use crate::encoder::{EncoderInfo, TextEncoder};
 use crate::error::Result;
-use crate::model_dir::ModelDir;
+use crate::io::model_dir::ModelDir;
+use crate::io::weights::Checkpoint;
 use crate::models::bert::{encoder_info, is_known_buffer, BertBackbone};
 use crate::sequence_classifier::SequenceClassifier;
-use crate::weights::Checkpoint;
 
 /// `RobertaClassificationHead`: `out_proj(tanh(dense(h[<s>])))`, with dropout before each
 /// projection.
@@ -73,7 +73,7 @@ impl RobertaForSequenceClassification {
     pub fn new_random(cfg: RobertaConfig, device: Device, seed: i64) -> Result<Self> {
         crate::global_rng::with_global_seed(seed, || {
             let model = Self::build(cfg, device, None);
-            crate::init::init_like_hf(&model.vs, 0.02)?;
+            crate::nn::init::init_like_hf(&model.vs, 0.02)?;
             Ok(model)
         })
     }

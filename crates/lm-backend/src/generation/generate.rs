@@ -7,8 +7,8 @@ use tracing::debug_span;
 
 use crate::causal_lm::CausalLm;
 use crate::error::{LmError, Result};
-use crate::sampling::{Sampler, SamplingConfig};
-use crate::tokenizer::Tokenizer;
+use crate::generation::sampling::{Sampler, SamplingConfig};
+use crate::io::tokenizer::Tokenizer;
 
 /// Generation settings.
 #[derive(Debug, Clone, PartialEq, serde::Serialize, serde::Deserialize)]
@@ -105,7 +105,7 @@ pub fn generate(
     let mut cache = model.new_cache();
     let mut mask = attention_mask.f_to_kind(Kind::Int64)?;
     // Next-token logits `[batch, vocab]`: the output projection runs on the last position only.
-    let projection = crate::vocab_projection::VocabProjection::new(model);
+    let projection = crate::generation::vocab_projection::VocabProjection::new(model);
     let next_logits =
         |hidden: Tensor| -> Result<Tensor> { projection.logits(&hidden.f_select(1, -1)?) };
     let mut last = next_logits(model.forward_hidden(input_ids, &mask, Some(&mut cache), false)?)?;
@@ -180,7 +180,7 @@ pub fn generate_text(
     let tok = tokenizer;
     tok.check_fits(model.info().vocab_size)?;
     let ids = tok.encode_ids(prompts)?;
-    let batch = crate::tokenizer::pad_batch(ids, tok.pad_id(), crate::Side::Left, device)?;
+    let batch = crate::io::tokenizer::pad_batch(ids, tok.pad_id(), crate::Side::Left, device)?;
     let generated = generate(model, &batch.input_ids, &batch.attention_mask, cfg)?;
     let texts = tok.decode_batch(&generated.tokens, true)?;
     Ok((generated, texts))

@@ -8,7 +8,7 @@ use safetensors::tensor::{Dtype, TensorView};
 use tch::{nn::VarStore, Device, Kind, Tensor};
 
 use crate::error::{LmError, Result};
-use crate::tokenizer::Tokenizer;
+use crate::io::tokenizer::Tokenizer;
 
 /// Writes `config` as `config.json`, every variable of `vs` under its name to
 /// `model.safetensors`, and the tokenizer (if given) as `tokenizer.json`, into `dir`.

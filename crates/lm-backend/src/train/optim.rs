@@ -238,7 +238,7 @@ impl AdamW {
             named.push((format!("v.{i}"), v.shallow_clone()));
         }
         named.push(("step".into(), Tensor::from_slice(&[self.step])));
-        crate::save::write_safetensors(path, &named)
+        crate::io::save::write_safetensors(path, &named)
     }
 
     /// Restores moments and step count saved by [`AdamW::save`] for the same parameter list.

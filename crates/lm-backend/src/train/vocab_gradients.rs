@@ -21,7 +21,7 @@ use tch::{Device, Kind, Tensor};
 
 use crate::causal_lm::CausalLm;
 use crate::error::Result;
-use crate::optim::AdamW;
+use crate::train::optim::AdamW;
 
 /// Gradient buffers for the token embedding and output projection of one model.
 #[derive(Debug)]
@@ -186,7 +186,7 @@ impl VocabGradients {
 #[cfg(test)]
 mod tests {
     use super::*;
-    use crate::optim::AdamWConfig;
+    use crate::train::optim::AdamWConfig;
     use crate::{GptNeoX, GptNeoXConfig};
 
     /// A loss over the logits of the last two positions and the hidden states of all: the

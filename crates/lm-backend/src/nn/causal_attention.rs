@@ -23,8 +23,8 @@ use std::cell::Cell;
 
 use tch::{Kind, Tensor};
 
-use crate::attention_mask::causal_bias;
 use crate::error::{LmError, Result};
+use crate::nn::attention_mask::causal_bias;
 
 thread_local! {
     static EAGER_ONLY: Cell<bool> = const { Cell::new(false) };

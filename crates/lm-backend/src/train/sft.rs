@@ -9,8 +9,8 @@ use tch::{Kind, Tensor};
 
 use crate::causal_lm::{trainable_parameters, CausalLm};
 use crate::error::{LmError, Result};
-use crate::optim::{cosine_lr, AdamW, AdamWConfig};
-use crate::tokenizer::{pad_batch, Side};
+use crate::io::tokenizer::{pad_batch, Side};
+use crate::train::optim::{cosine_lr, AdamW, AdamWConfig};
 
 /// Settings of [`train_causal_lm`].
 #[derive(Debug, Clone, PartialEq, serde::Serialize, serde::Deserialize)]

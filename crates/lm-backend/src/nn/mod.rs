@@ -1,0 +1,12 @@
+//! Building blocks of the models, independent of any architecture (as `candle-nn` is of
+//! `candle-transformers`): activations, norms, attention and its masks, rotary embeddings,
+//! gated MLPs, the KV cache, heads, pooling and initialisation.
+
+pub mod activation;
+pub mod attention_mask;
+pub mod causal_attention;
+pub mod heads;
+pub mod init;
+pub mod kv_cache;
+pub mod pooling;
+pub mod rotary;
