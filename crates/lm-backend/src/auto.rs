@@ -40,23 +40,35 @@ pub const CLASSIFIERS: &[(&str, ClassifierLoader)] = &[
     }),
 ];
 
-fn find<T: Copy>(registry: &[(&str, T)], dir: &Path) -> Result<T> {
-    let model_type = ModelDir::open(dir)?.model_type()?;
+fn find<T: Copy>(registry: &[(&str, T)], model_type: &str) -> Option<T> {
     registry
         .iter()
         .find(|(t, _)| *t == model_type)
         .map(|(_, f)| *f)
-        .ok_or(LmError::UnsupportedModel(model_type))
 }
 
-/// Loads the causal LM in `dir`, whatever its (supported) architecture.
+/// Loads the causal LM in `dir`, whatever its (supported) architecture: one of
+/// [`CAUSAL_LMS`] or of the decoder families on the shared skeleton
+/// ([`DECODER_FAMILIES`](crate::models::DECODER_FAMILIES)).
 pub fn load_causal_lm(
     dir: impl AsRef<Path>,
     device: Device,
     kind: Kind,
 ) -> Result<Box<dyn CausalLm>> {
     let dir = dir.as_ref();
-    find(CAUSAL_LMS, dir)?(dir, device, kind)
+    let model_type = ModelDir::open(dir)?.model_type()?;
+    if let Some(load) = find(CAUSAL_LMS, &model_type) {
+        return load(dir, device, kind);
+    }
+    match crate::models::DECODER_FAMILIES
+        .iter()
+        .find(|f| f.model_type == model_type)
+    {
+        Some(family) => Ok(Box::new(crate::models::decoder::Decoder::from_pretrained(
+            family, dir, device, kind,
+        )?)),
+        None => Err(LmError::UnsupportedModel(model_type)),
+    }
 }
 
 /// Loads the sequence classifier in `dir`, whatever its (supported) architecture.
@@ -66,7 +78,8 @@ pub fn load_sequence_classifier(
     kind: Kind,
 ) -> Result<Box<dyn SequenceClassifier>> {
     let dir = dir.as_ref();
-    find(CLASSIFIERS, dir)?(dir, device, kind)
+    let model_type = ModelDir::open(dir)?.model_type()?;
+    find(CLASSIFIERS, &model_type).ok_or(LmError::UnsupportedModel(model_type))?(dir, device, kind)
 }
 
 #[cfg(test)]

@@ -27,6 +27,7 @@ pub use io::hub::{resolve_model, HubId};
 pub use io::model_dir::ModelDir;
 pub use io::tokenizer::{EncodedBatch, Side, Tokenizer};
 pub use models::bert::{BertConfig, BertForSequenceClassification, BertModel};
+pub use models::decoder::{Decoder, DecoderConfig};
 pub use models::gpt2::{Gpt2, Gpt2Config};
 pub use models::gpt_neox::{GptNeoX, GptNeoXConfig};
 pub use models::roberta::{RobertaConfig, RobertaForSequenceClassification};

@@ -11,6 +11,8 @@ pub enum Activation {
     GeluTanh,
     /// ReLU.
     Relu,
+    /// SiLU / swish (`silu`, `swish`), the gate of Llama-family MLPs.
+    Silu,
 }
 
 impl Activation {
@@ -20,6 +22,7 @@ impl Activation {
             "gelu" => Some(Activation::Gelu),
             "gelu_new" | "gelu_pytorch_tanh" | "gelu_fast" => Some(Activation::GeluTanh),
             "relu" => Some(Activation::Relu),
+            "silu" | "swish" => Some(Activation::Silu),
             _ => None,
         }
     }
@@ -30,6 +33,7 @@ impl Activation {
             Activation::Gelu => "gelu",
             Activation::GeluTanh => "gelu_new",
             Activation::Relu => "relu",
+            Activation::Silu => "silu",
         }
     }
 
@@ -39,6 +43,7 @@ impl Activation {
             Activation::Gelu => x.gelu("none"),
             Activation::GeluTanh => x.gelu("tanh"),
             Activation::Relu => x.relu(),
+            Activation::Silu => x.silu(),
         }
     }
 }

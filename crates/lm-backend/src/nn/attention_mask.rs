@@ -24,12 +24,30 @@ pub fn position_ids(attention_mask: &Tensor, new_len: i64) -> Result<Tensor> {
 /// in its future — and the dtype's most negative finite value elsewhere (as `transformers`
 /// does, so a fully masked padding row gets a uniform, not NaN, softmax).
 pub fn causal_bias(attention_mask: &Tensor, new_len: i64, kind: Kind) -> Result<Tensor> {
+    windowed_causal_bias(attention_mask, new_len, None, kind)
+}
+
+/// [`causal_bias`] limited, when `window` is given, to the last `window` positions: query `i`
+/// sees key `j` when `i - window < j <= i` (transformers' `sliding_window_overlay`, on absolute
+/// positions; with left padding the real tokens are contiguous, so the window counts them).
+pub fn windowed_causal_bias(
+    attention_mask: &Tensor,
+    new_len: i64,
+    window: Option<i64>,
+    kind: Kind,
+) -> Result<Tensor> {
     let device = attention_mask.device();
     let total = attention_mask.size()[1];
     let past = total - new_len;
     let q = Tensor::f_arange(new_len, (Kind::Int64, device))?.f_add_scalar(past)?;
     let k = Tensor::f_arange(total, (Kind::Int64, device))?;
-    let causal = k.f_unsqueeze(0)?.f_le_tensor(&q.f_unsqueeze(1)?)?; // [new, total]
+    let mut causal = k.f_unsqueeze(0)?.f_le_tensor(&q.f_unsqueeze(1)?)?; // [new, total]
+    if let Some(w) = window {
+        let recent = k
+            .f_unsqueeze(0)?
+            .f_gt_tensor(&q.f_sub_scalar(w)?.f_unsqueeze(1)?)?;
+        causal = causal.f_logical_and(&recent)?;
+    }
     let real = attention_mask.f_ne(0)?.f_unsqueeze(1)?.f_unsqueeze(1)?; // [b,1,1,total]
     let allowed = real.f_logical_and(&causal.f_unsqueeze(0)?.f_unsqueeze(0)?)?;
     let min = min_value(kind);

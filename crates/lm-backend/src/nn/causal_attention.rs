@@ -134,6 +134,30 @@ impl CausalMask {
     }
 }
 
+/// Eager attention with the scores soft-capped before the mask, `cap * tanh(scores / cap)`
+/// (Gemma 2's `attn_logit_softcapping`); `bias` as in [`CausalMask::Bias`].
+#[allow(clippy::too_many_arguments)]
+pub fn attend_softcapped(
+    q: &Tensor,
+    k: &Tensor,
+    v: &Tensor,
+    bias: &Tensor,
+    scale: f64,
+    cap: f64,
+    dropout: f64,
+    train: bool,
+) -> Result<Tensor> {
+    Ok(q.f_matmul(&k.f_transpose(-2, -1)?)?
+        .f_mul_scalar(scale / cap)?
+        .f_tanh()?
+        .f_mul_scalar(cap)?
+        .f_add(bias)?
+        .f_softmax(-1, Kind::Float)?
+        .f_to_kind(q.kind())?
+        .f_dropout(dropout, train)?
+        .f_matmul(v)?)
+}
+
 /// Each row's entry at position `last[b]` (`[batch]`) along dim 2 of `m` `[batch, n, len, d]`
 /// (queries, or rotary tables with `n = 1`): `[batch, n, 1, d]`.
 pub fn at_last_position(m: &Tensor, last: &Tensor) -> Result<Tensor> {

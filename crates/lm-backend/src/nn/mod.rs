@@ -5,8 +5,11 @@
 pub mod activation;
 pub mod attention_mask;
 pub mod causal_attention;
+pub mod gated_mlp;
 pub mod heads;
 pub mod init;
 pub mod kv_cache;
 pub mod pooling;
+pub mod rms_norm;
+pub mod rope_scaling;
 pub mod rotary;

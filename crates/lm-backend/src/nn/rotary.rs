@@ -1,16 +1,19 @@
 //! Rotary position embeddings (Su et al. 2021, RoFormer), applied to the first `rotary_ndims`
 //! dimensions of each head as GPT-NeoX does (`apply_rotary_pos_emb` / `rotate_half` in
-//! `transformers/models/gpt_neox/modeling_gpt_neox.py`).
+//! `transformers/models/gpt_neox/modeling_gpt_neox.py`), with the frequencies of any
+//! [`RopeSpec`] (Llama-family scaling types).
 
 use tch::{Device, Kind, Tensor};
 
 use crate::error::Result;
+use crate::nn::rope_scaling::{RopeScaling, RopeSpec};
 
 /// Inverse frequencies and the rotated width.
 #[derive(Debug)]
 pub struct Rotary {
     inv_freq: Tensor,
     ndims: i64,
+    spec: RopeSpec,
 }
 
 impl Rotary {
@@ -23,16 +26,47 @@ impl Rotary {
             .to_device(device)
             .pow(&exps)
             .reciprocal();
-        Rotary { inv_freq, ndims }
+        Rotary {
+            inv_freq,
+            ndims,
+            spec: RopeSpec::plain(ndims, base),
+        }
     }
 
-    /// `(cos, sin)` of shape `[batch, 1, len, ndims]` for position ids `[batch, len]`, in `kind`.
+    /// The frequencies of `spec` (scaled RoPE types).
+    pub fn from_spec(spec: RopeSpec, device: Device) -> Result<Self> {
+        let inv_freq = spec.inv_freq(0, device)?;
+        Ok(Rotary {
+            inv_freq,
+            ndims: spec.ndims,
+            spec,
+        })
+    }
+
+    /// `(cos, sin)` of shape `[batch, 1, len, ndims]` for position ids `[batch, len]`, in `kind`
+    /// (times the spec's attention factor). Dynamic scaling recomputes the frequencies from
+    /// this call's longest position, as transformers' dynamic update does.
     pub fn cos_sin(&self, positions: &Tensor, kind: Kind) -> Result<(Tensor, Tensor)> {
         let pos = positions.f_to_kind(Kind::Float)?.f_unsqueeze(-1)?;
-        let inv = self.inv_freq.f_to_device(positions.device())?;
+        let inv = match self.spec.scaling {
+            RopeScaling::Dynamic { max_positions, .. } => {
+                let seq_len = positions.f_max()?.int64_value(&[]) + 1;
+                if seq_len > max_positions {
+                    self.spec.inv_freq(seq_len, positions.device())?
+                } else {
+                    self.inv_freq.f_to_device(positions.device())?
+                }
+            }
+            _ => self.inv_freq.f_to_device(positions.device())?,
+        };
         let freqs = pos.f_mul(&inv.f_view([1, 1, -1])?)?;
         let emb = Tensor::f_cat(&[&freqs, &freqs], -1)?.f_unsqueeze(1)?;
-        Ok((emb.f_cos()?.f_to_kind(kind)?, emb.f_sin()?.f_to_kind(kind)?))
+        let (mut cos, mut sin) = (emb.f_cos()?, emb.f_sin()?);
+        let factor = self.spec.attention_factor();
+        if factor != 1.0 {
+            (cos, sin) = (cos.f_mul_scalar(factor)?, sin.f_mul_scalar(factor)?);
+        }
+        Ok((cos.f_to_kind(kind)?, sin.f_to_kind(kind)?))
     }
 
     /// Rotates the first `ndims` dimensions of `x` `[batch, heads, len, head_dim]`.
