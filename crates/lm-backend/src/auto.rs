@@ -60,10 +60,7 @@ pub fn load_causal_lm(
     if let Some(load) = find(CAUSAL_LMS, &model_type) {
         return load(dir, device, kind);
     }
-    match crate::models::DECODER_FAMILIES
-        .iter()
-        .find(|f| f.model_type == model_type)
-    {
+    match decoder_family(&model_type) {
         Some(family) => Ok(Box::new(crate::models::decoder::Decoder::from_pretrained(
             family, dir, device, kind,
         )?)),
@@ -79,7 +76,24 @@ pub fn load_sequence_classifier(
 ) -> Result<Box<dyn SequenceClassifier>> {
     let dir = dir.as_ref();
     let model_type = ModelDir::open(dir)?.model_type()?;
-    find(CLASSIFIERS, &model_type).ok_or(LmError::UnsupportedModel(model_type))?(dir, device, kind)
+    if let Some(load) = find(CLASSIFIERS, &model_type) {
+        return load(dir, device, kind);
+    }
+    match decoder_family(&model_type) {
+        Some(family) => Ok(Box::new(
+            crate::models::decoder::DecoderForSequenceClassification::from_pretrained(
+                family, dir, device, kind,
+            )?,
+        )),
+        None => Err(LmError::UnsupportedModel(model_type)),
+    }
+}
+
+fn decoder_family(model_type: &str) -> Option<&'static crate::models::decoder::Family> {
+    crate::models::DECODER_FAMILIES
+        .iter()
+        .copied()
+        .find(|f| f.model_type == model_type)
 }
 
 #[cfg(test)]

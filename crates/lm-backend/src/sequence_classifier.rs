@@ -28,11 +28,65 @@ pub trait SequenceClassifier: Send {
             .position(|l| l.eq_ignore_ascii_case(name))
     }
 
-    /// Softmax probabilities `[batch, num_labels]` in float32.
+    /// How the logits become probabilities (`problem_type` of `config.json`).
+    fn problem_type(&self) -> ProblemType {
+        ProblemType::SingleLabel
+    }
+
+    /// Probabilities `[batch, num_labels]` in float32: softmax over the labels, or a sigmoid
+    /// per label for multi-label heads and single-logit heads ([`ProblemType::probabilities`]).
     fn probabilities(&self, input_ids: &Tensor, attention_mask: &Tensor) -> Result<Tensor> {
-        Ok(self
-            .classify(input_ids, attention_mask)?
-            .f_softmax(-1, Kind::Float)?)
+        self.problem_type()
+            .probabilities(&self.classify(input_ids, attention_mask)?)
+    }
+}
+
+/// `problem_type`: one label per text (softmax) or independent labels (sigmoid each, as
+/// toxic-bert style multi-label toxicity models).
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum ProblemType {
+    /// `single_label_classification` (or unset).
+    SingleLabel,
+    /// `multi_label_classification`.
+    MultiLabel,
+    /// `regression` (a reward: the logit is the score).
+    Regression,
+}
+
+impl ProblemType {
+    /// Reads `problem_type` from a `config.json` value (absent or null: single label).
+    pub fn from_config(v: &serde_json::Value) -> std::result::Result<Self, String> {
+        match v.get("problem_type").and_then(|p| p.as_str()) {
+            None | Some("single_label_classification") => Ok(ProblemType::SingleLabel),
+            Some("multi_label_classification") => Ok(ProblemType::MultiLabel),
+            Some("regression") => Ok(ProblemType::Regression),
+            Some(other) => Err(format!("problem_type '{other}' is not supported")),
+        }
+    }
+
+    /// Probabilities from logits `[batch, num_labels]`, float32: a sigmoid per label for
+    /// multi-label heads and for a single logit (transformers' text-classification pipeline),
+    /// softmax otherwise.
+    pub fn probabilities(self, logits: &Tensor) -> Result<Tensor> {
+        let logits = logits.f_to_kind(Kind::Float)?;
+        let labels = logits.size().last().copied().unwrap_or(0);
+        Ok(match self {
+            ProblemType::MultiLabel => logits.f_sigmoid()?,
+            _ if labels == 1 => logits.f_sigmoid()?,
+            _ => logits.f_softmax(-1, Kind::Float)?,
+        })
+    }
+
+    /// The probability of label `index` from one row of logits, in float64.
+    pub fn probability_at(self, row: &[f64], index: usize) -> Option<f64> {
+        let x = *row.get(index)?;
+        let sigmoid = |x: f64| 1.0 / (1.0 + (-x).exp());
+        if self == ProblemType::MultiLabel || row.len() == 1 {
+            return Some(sigmoid(x));
+        }
+        let max = row.iter().copied().fold(f64::NEG_INFINITY, f64::max);
+        let total: f64 = row.iter().map(|l| (l - max).exp()).sum();
+        Some((x - max).exp() / total)
     }
 }
 

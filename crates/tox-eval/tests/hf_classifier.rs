@@ -1,5 +1,5 @@
 //! The Hugging Face classifier scorer against transformers' probabilities on the tiny BERT and
-//! RoBERTa fixtures of lm-backend (written by scripts/fixtures/make_tiny_models.py with
+//! RoBERTa fixtures and the multi-label Qwen2 one of lm-backend (written by scripts/fixtures/make_tiny_models.py with
 //! transformers 5.23.0, torch 2.11.0, CPU float32; see lm-backend/tests/fixtures/README.md).
 #![cfg(feature = "torch")]
 
@@ -58,7 +58,12 @@ fn cpu() -> HfClassifierConfig {
 
 #[test]
 fn probabilities_and_logits_match_transformers() -> anyhow::Result<()> {
-    for (name, label) in [("bert_cls", "toxic"), ("roberta_cls", "hate")] {
+    // The Qwen2 head is multi-label: its probability is the sigmoid of the toxic logit.
+    for (name, label) in [
+        ("bert_cls", "toxic"),
+        ("roberta_cls", "hate"),
+        ("qwen2_seq_cls_multilabel", "toxic"),
+    ] {
         let Reference {
             texts,
             logits,

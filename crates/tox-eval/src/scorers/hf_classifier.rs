@@ -157,6 +157,7 @@ pub struct HfClassifierScorer {
     tokenizer: Tokenizer,
     labels: Vec<String>,
     toxic: usize,
+    problem_type: lm_backend::ProblemType,
     batch_size: usize,
     max_length: usize,
     device: Device,
@@ -275,6 +276,7 @@ impl HfClassifierScorer {
             ));
         }
         let labels = model.id2label().to_vec();
+        let problem_type = model.problem_type();
         let toxic = config
             .toxic_labels
             .iter()
@@ -290,6 +292,7 @@ impl HfClassifierScorer {
                 .with_truncation(Side::Right, Some(max_length)),
             labels,
             toxic,
+            problem_type,
             batch_size: config.batch_size,
             max_length,
             device: config.device.resolve()?,
@@ -406,19 +409,17 @@ impl HfClassifierScorer {
     }
 }
 
-/// `softmax(row)[index]`, computed stably in float64; `None` when `index` is out of range.
-fn softmax_at(row: &[f64], index: usize) -> Option<f64> {
-    let max = row.iter().copied().fold(f64::NEG_INFINITY, f64::max);
-    let total: f64 = row.iter().map(|l| (l - max).exp()).sum();
-    row.get(index).map(|l| (l - max).exp() / total)
-}
-
 impl ToxicityScorer for HfClassifierScorer {
-    /// The softmax probability of the toxic class.
+    /// The probability of the toxic class: softmax over the labels, or the sigmoid of its
+    /// logit for multi-label heads (`problem_type`) and single-logit heads.
     fn score(&self, texts: &[&str]) -> Result<Vec<f64>> {
         self.logits(texts)?
             .iter()
-            .map(|row| softmax_at(row, self.toxic).ok_or_else(|| self.missing_logit(row)))
+            .map(|row| {
+                self.problem_type
+                    .probability_at(row, self.toxic)
+                    .ok_or_else(|| self.missing_logit(row))
+            })
             .collect()
     }
 
@@ -434,8 +435,9 @@ mod tests {
     #[test]
     fn softmax_is_stable_and_normalised() {
         let row = [1000.0, 1001.0];
-        let (p0, p1) = (softmax_at(&row, 0), softmax_at(&row, 1));
-        assert_eq!(softmax_at(&row, 2), None);
+        let at = |i| lm_backend::ProblemType::SingleLabel.probability_at(&row, i);
+        let (p0, p1) = (at(0), at(1));
+        assert_eq!(at(2), None);
         let (Some(p0), Some(p1)) = (p0, p1) else {
             panic!("indices 0 and 1 are in range");
         };

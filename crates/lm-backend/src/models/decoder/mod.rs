@@ -4,6 +4,7 @@
 //! [`Family`] (names, defaults, differences); see `models/llama.rs` and its neighbours.
 
 pub mod attention;
+pub mod classification;
 pub mod config;
 pub mod layer;
 
@@ -11,6 +12,7 @@ use std::path::Path;
 
 use tch::{nn, nn::Module, Device, Kind, Tensor};
 
+pub use classification::DecoderForSequenceClassification;
 pub use config::{DecoderConfig, Family, NormPlacement, QkNorm};
 pub use layer::DecoderLayer;
 
@@ -57,29 +59,42 @@ impl Decoder {
         let md = ModelDir::open(dir)?;
         let json = md.config_json()?;
         let cfg = DecoderConfig::from_json(&json, &md.config, family)?;
-        let mut model = crate::global_rng::with_global_rng(|| Self::build(cfg, device))?;
-        let ckpt = Checkpoint::read(&md.weight_files)?;
+        let mut model = crate::global_rng::with_global_rng(|| Self::build(cfg, device, true))?;
         let tied = model.cfg.tie_word_embeddings;
-        ckpt.load_into(&model.vs, |name| {
-            KNOWN_BUFFERS.iter().any(|b| name.ends_with(b)) || (tied && name == "lm_head.weight")
+        model.load_weights(&md, kind, |name| tied && name == "lm_head.weight")?;
+        Ok(model)
+    }
+
+    /// Reads `md`'s weights into the variables (strictly: every variable, no unknown tensor
+    /// except known buffers and what `skip` accepts), then converts to `kind`.
+    fn load_weights(
+        &mut self,
+        md: &ModelDir,
+        kind: Kind,
+        skip: impl Fn(&str) -> bool,
+    ) -> Result<()> {
+        let ckpt = Checkpoint::read(&md.weight_files)?;
+        ckpt.load_into(&self.vs, |name| {
+            KNOWN_BUFFERS.iter().any(|b| name.ends_with(b)) || skip(name)
         })?;
         if kind != Kind::Float {
-            model.vs.set_kind(kind);
+            self.vs.set_kind(kind);
         }
-        Ok(model)
+        Ok(())
     }
 
     /// Builds the model with HF-style random initialisation (normal(0, 0.02), zero biases),
     /// seeded.
     pub fn new_random(cfg: DecoderConfig, device: Device, seed: i64) -> Result<Self> {
         crate::global_rng::with_global_seed(seed, || {
-            let model = Self::build(cfg, device)?;
+            let model = Self::build(cfg, device, true)?;
             crate::nn::init::init_like_hf(&model.vs, 0.02)?;
             Ok(model)
         })
     }
 
-    fn build(cfg: DecoderConfig, device: Device) -> Result<Self> {
+    /// The model's variables, with an output projection when `lm_head` and not tied.
+    fn build(cfg: DecoderConfig, device: Device, lm_head: bool) -> Result<Self> {
         let vs = nn::VarStore::new(device);
         let root = vs.root();
         let base = &root / "model";
@@ -98,7 +113,7 @@ impl Decoder {
             cfg.rms_norm_eps,
             cfg.norm_style,
         );
-        let lm_head = (!cfg.tie_word_embeddings).then(|| {
+        let lm_head = (lm_head && !cfg.tie_word_embeddings).then(|| {
             (&root / "lm_head").var(
                 "weight",
                 &[cfg.vocab_size, cfg.hidden_size],
