@@ -23,6 +23,7 @@ pub use generation::generate::{generate, generate_text, Generated, GenerationCon
 pub use generation::logprobs::{continuation_logprobs, ContinuationBatch, ContinuationLogprobs};
 pub use generation::sampling::{Sampler, SamplingConfig};
 pub use global_rng::{with_global_rng, with_global_seed};
+pub use io::chat::{ChatOptions, ChatTemplate};
 pub use io::hub::{resolve_model, HubId};
 pub use io::model_dir::ModelDir;
 pub use io::tokenizer::{EncodedBatch, Side, Tokenizer};

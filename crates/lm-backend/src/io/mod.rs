@@ -1,6 +1,7 @@
 //! What is read and written: model directories and Hub ids, safetensors weights, saving in the
 //! Hugging Face layout, tokenizers.
 
+pub mod chat;
 pub mod hub;
 pub mod model_dir;
 pub mod save;
