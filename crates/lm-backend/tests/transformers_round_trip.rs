@@ -135,13 +135,31 @@ fn build(root: &Path) -> anyhow::Result<Vec<Case>> {
     let mut roberta_cfg = lm_backend::models::roberta::config::tiny(VOCAB, 2);
     roberta_cfg.id2label = vec!["neutral".into(), "toxic".into()];
     let roberta = RobertaForSequenceClassification::new_random(roberta_cfg, dev, 14)?;
-    Ok(vec![
+    let mut cases = Vec::new();
+    // The decoder families: the tiny fixtures loaded, perturbed and saved again.
+    for (name, from) in DECODER_CASES {
+        let model = lm_backend::load_causal_lm(fixture(from), dev, Kind::Float)?;
+        cases.push(causal(name, model.as_ref(), &root.join(name))?);
+    }
+    cases.extend([
         causal("gpt_neox", &neox, &root.join("gpt_neox"))?,
         causal("gpt2", &gpt2, &root.join("gpt2"))?,
         classifier("bert", &bert, 0, &root.join("bert"))?,
         classifier("roberta", &roberta, 1, &root.join("roberta"))?,
-    ])
+    ]);
+    Ok(cases)
 }
+
+/// Round-trip case name and the decoder fixture it starts from (tied and untied, biases,
+/// llama3 rope, sliding windows, soft-capping, qk-norms, post-norms).
+const DECODER_CASES: &[(&str, &str)] = &[
+    ("llama", "llama_tied"),
+    ("mistral", "mistral_sliding"),
+    ("qwen2", "qwen2"),
+    ("qwen3", "qwen3"),
+    ("gemma2", "gemma2"),
+    ("olmo2", "olmo2"),
+];
 
 /// Where the models are written: `IRLHF_ROUND_TRIP_DIR` (to hand them to the Python script)
 /// or a temporary folder.
