@@ -32,6 +32,11 @@ impl World {
             &w.fixtures.join("gpt_neox_parallel"),
             "0123abcd",
         )?;
+        w.cache(
+            "irlhf-tests/tiny-llama",
+            &w.fixtures.join("llama_gqa"),
+            "11aa22bb",
+        )?;
         Ok(w)
     }
 
@@ -127,17 +132,31 @@ fn lines(path: &Path) -> usize {
 
 #[test]
 fn every_stage_command_over_a_cached_expert_then_the_pipeline_from_it() -> anyhow::Result<()> {
+    stage_commands_then_pipeline("irlhf-tests/tiny-neox", "0123abcd")
+}
+
+/// The same on a Llama-family base (grouped-query attention, a list of EOS ids).
+#[test]
+fn every_stage_command_on_a_llama_family_model() -> anyhow::Result<()> {
+    stage_commands_then_pipeline("irlhf-tests/tiny-llama", "11aa22bb")
+}
+
+/// PPO from the cached base `id`, then every stage command over the expert it made and the
+/// base at revision `rev`, then the pipeline from the given expert and demonstrations.
+fn stage_commands_then_pipeline(id: &str, rev: &str) -> anyhow::Result<()> {
     let w = World::new()?;
+    let train = TRAIN_EXPERT.replace("irlhf-tests/tiny-neox", id);
     let roberta = w.fixtures.join("roberta_cls");
     let roberta = roberta.to_str().expect("utf-8 path");
-    std::fs::write(w.path("train.toml"), TRAIN_EXPERT)?;
+    std::fs::write(w.path("train.toml"), &train)?;
     w.ok(&["step", "ppo", "--config", "train.toml", "--out", "trained"]);
     w.cache(
         "irlhf-tests/toy-expert",
         &w.path("trained/ppo_expert/final"),
         "feedc0de",
     )?;
-    let (expert, base) = ("irlhf-tests/toy-expert", "irlhf-tests/tiny-neox@0123abcd");
+    let base = format!("{id}@{rev}");
+    let (expert, base) = ("irlhf-tests/toy-expert", base.as_str());
 
     let demo_args = [
         "demonstrations",
@@ -285,7 +304,7 @@ fn every_stage_command_over_a_cached_expert_then_the_pipeline_from_it() -> anyho
     );
 
     // The pipeline from the given expert and the given demonstrations: no PPO, no generation.
-    let text = TRAIN_EXPERT.replace(
+    let text = train.replace(
         "[external]\n",
         "[external]\nexpert = \"irlhf-tests/toy-expert\"\ndemonstrations = \"demos/demonstrations.jsonl\"\n",
     );

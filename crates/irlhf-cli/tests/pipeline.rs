@@ -154,6 +154,31 @@ fn miniature_pipeline_writes_parsable_artefacts_and_is_deterministic() -> anyhow
     Ok(())
 }
 
+/// The toy world with a Llama-family model (`[model] architecture = "llama"`): the whole
+/// pipeline runs, and its models are Llama checkpoints.
+#[test]
+fn the_toy_world_runs_on_a_llama_family_model() -> anyhow::Result<()> {
+    let tmp = tempfile::tempdir()?;
+    let config = tmp.path().join("llama.toml");
+    let text = MINI.replace("[world]", "[model]\narchitecture = \"llama\"\n[world]");
+    std::fs::write(&config, text)?;
+    let dir = tmp.path().join("run");
+    let out = run(&dir, &config);
+    assert!(out.contains("|"), "{out}");
+    for model in ["models/original", "ppo_expert/final", "ppo_irl/final"] {
+        let cfg: serde_json::Value = serde_json::from_str(&std::fs::read_to_string(
+            dir.join(model).join("config.json"),
+        )?)?;
+        assert_eq!(cfg["model_type"], "llama", "{model}");
+        let lm = lm_backend::load_causal_lm(dir.join(model), tch::Device::Cpu, tch::Kind::Float)?;
+        assert_eq!(lm.info().model_type, "llama");
+    }
+    let results: serde_json::Value =
+        serde_json::from_str(&std::fs::read_to_string(dir.join("results.json"))?)?;
+    assert_eq!(results["policies"].as_array().map(Vec::len), Some(4));
+    Ok(())
+}
+
 /// Starts the pipeline in `dir` and kills it as soon as `marker` (a file a stage writes part
 /// way through) exists.
 fn kill_when(dir: &Path, config: &Path, marker: &str) -> anyhow::Result<()> {

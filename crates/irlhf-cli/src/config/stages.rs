@@ -92,10 +92,24 @@ impl Default for WorldConfig {
     }
 }
 
-/// The toy GPT-NeoX.
+/// The decoder family of the toy model.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize, Deserialize, Default)]
+#[serde(rename_all = "snake_case")]
+pub enum ToyArchitecture {
+    /// GPT-NeoX (Pythia), as in the paper.
+    #[default]
+    GptNeox,
+    /// Llama: RMSNorm, SwiGLU, grouped-query attention (two query heads per key/value head
+    /// when the head count is even).
+    Llama,
+}
+
+/// The toy model.
 #[derive(Debug, Clone, Serialize, Deserialize)]
 #[serde(default, deny_unknown_fields)]
 pub struct ToyModelConfig {
+    /// Decoder family (`gpt_neox` or `llama`).
+    pub architecture: ToyArchitecture,
     /// Hidden size.
     pub hidden_size: i64,
     /// Layers.
@@ -109,6 +123,7 @@ pub struct ToyModelConfig {
 impl Default for ToyModelConfig {
     fn default() -> Self {
         ToyModelConfig {
+            architecture: ToyArchitecture::GptNeox,
             hidden_size: 64,
             num_layers: 2,
             num_heads: 4,

@@ -1,5 +1,5 @@
 //! The embedded offline default world: a generated corpus, a BPE tokenizer trained on it, and a
-//! tiny GPT-NeoX pretrained on it from scratch (the "original" model), all seeded and cached in
+//! tiny GPT-NeoX (or Llama, `[model] architecture`) pretrained on it from scratch (the "original" model), all seeded and cached in
 //! the run folder.
 
 pub mod corpus;
@@ -8,11 +8,13 @@ pub mod tokenizer;
 use std::collections::{BTreeMap, HashMap};
 use std::path::{Path, PathBuf};
 
-use lm_backend::{CausalLm, GptNeoX, GptNeoXConfig, LmTrainConfig, Tokenizer};
+use lm_backend::{
+    CausalLm, Decoder, DecoderConfig, GptNeoX, GptNeoXConfig, LmTrainConfig, Tokenizer,
+};
 use rand::seq::SliceRandom;
 use serde::{Deserialize, Serialize};
 
-use crate::config::{ToyModelConfig, WorldConfig};
+use crate::config::{ToyArchitecture, ToyModelConfig, WorldConfig};
 pub use corpus::{generate_corpus, ToyText};
 
 /// Prompts of the world, split, with the corpus's original continuation of each.
@@ -123,16 +125,7 @@ pub fn pretrain_original(
     }
     let tok = Tokenizer::from_file(tokenizer_path)?;
     let eot = tok.eos_id().unwrap_or(0);
-    let mut cfg = GptNeoXConfig::tiny(tok.vocab_size() as i64);
-    cfg.hidden_size = model_cfg.hidden_size;
-    cfg.num_layers = model_cfg.num_layers;
-    cfg.num_heads = model_cfg.num_heads;
-    cfg.head_dim = model_cfg.hidden_size / model_cfg.num_heads;
-    cfg.rotary_ndims = (cfg.head_dim / 4).max(2) / 2 * 2;
-    cfg.intermediate_size = model_cfg.intermediate_size;
-    cfg.bos_token_id = Some(eot);
-    cfg.eos_token_id = Some(eot);
-    let model = GptNeoX::new_random(cfg, device, seed as i64)?;
+    let model = new_toy_model(model_cfg, tok.vocab_size() as i64, eot, seed, device)?;
     // Each text ends with <|endoftext|> so the model learns to stop.
     let seqs: Vec<Vec<i64>> = world
         .texts
@@ -144,7 +137,7 @@ pub fn pretrain_original(
             })
         })
         .collect::<lm_backend::Result<_>>()?;
-    lm_backend::train_causal_lm(&model, &seqs, eot, train_cfg, &mut on_step)?;
+    lm_backend::train_causal_lm(model.as_ref(), &seqs, eot, train_cfg, &mut on_step)?;
     let tmp = dir.with_extension("tmp");
     if tmp.exists() {
         std::fs::remove_dir_all(&tmp)?;
@@ -156,4 +149,62 @@ pub fn pretrain_original(
     }
     std::fs::rename(&tmp, dir)?;
     Ok(dir.to_path_buf())
+}
+
+/// The untrained toy model of `cfg`'s family, seeded; `eot` is its BOS and EOS.
+fn new_toy_model(
+    cfg: &ToyModelConfig,
+    vocab: i64,
+    eot: i64,
+    seed: u64,
+    device: tch::Device,
+) -> anyhow::Result<Box<dyn CausalLm>> {
+    let head_dim = cfg.hidden_size / cfg.num_heads;
+    Ok(match cfg.architecture {
+        ToyArchitecture::GptNeox => {
+            let mut c = GptNeoXConfig::tiny(vocab);
+            c.hidden_size = cfg.hidden_size;
+            c.num_layers = cfg.num_layers;
+            c.num_heads = cfg.num_heads;
+            c.head_dim = head_dim;
+            c.rotary_ndims = (head_dim / 4).max(2) / 2 * 2;
+            c.intermediate_size = cfg.intermediate_size;
+            c.bos_token_id = Some(eot);
+            c.eos_token_id = Some(eot);
+            Box::new(GptNeoX::new_random(c, device, seed as i64)?)
+        }
+        ToyArchitecture::Llama => {
+            let kv_heads = if cfg.num_heads % 2 == 0 {
+                cfg.num_heads / 2
+            } else {
+                cfg.num_heads
+            };
+            let json = serde_json::json!({
+                "architectures": ["LlamaForCausalLM"],
+                "model_type": "llama",
+                "vocab_size": vocab,
+                "hidden_size": cfg.hidden_size,
+                "num_hidden_layers": cfg.num_layers,
+                "num_attention_heads": cfg.num_heads,
+                "num_key_value_heads": kv_heads,
+                "head_dim": head_dim,
+                "intermediate_size": cfg.intermediate_size,
+                "hidden_act": "silu",
+                "rms_norm_eps": 1e-6,
+                "max_position_embeddings": 512,
+                "rope_parameters": {"rope_type": "default", "rope_theta": 10000.0},
+                "tie_word_embeddings": false,
+                "bos_token_id": eot,
+                "eos_token_id": eot,
+                "pad_token_id": eot,
+                "dtype": "float32",
+            });
+            let c = DecoderConfig::from_json(
+                &json,
+                Path::new("[model] architecture = \"llama\""),
+                &lm_backend::models::llama::FAMILY,
+            )?;
+            Box::new(Decoder::new_random(c, device, seed as i64)?)
+        }
+    })
 }
