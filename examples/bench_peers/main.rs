@@ -6,14 +6,14 @@
 //!
 //! ```text
 //! cargo run --example bench_peers -- --model-dir crates/lm-backend/tests/fixtures/gpt_neox_parallel \
-//!     [--model-70m-dir DIR --sample-70m 16x8x64]
+//!     [--model-70m-dir DIR --sample-70m 16x8x64] [--llama-dir DIR --llama-shape 8x8x32]
 //! ```
 
 use std::str::FromStr;
 use std::time::Instant;
 
 use clap::Parser;
-use lm_backend::{generate, DeviceChoice, GenerationConfig, GptNeoX, SamplingConfig};
+use lm_backend::{generate, CausalLm, DeviceChoice, GenerationConfig, GptNeoX, SamplingConfig};
 use tch::{Kind, Tensor};
 use tox_eval::metrics::{kendall_tau_b, spearman};
 use tox_eval::{ProfanityCheck, ToxicityScorer};
@@ -41,6 +41,13 @@ struct Args {
     /// Sampling row on the 70M-shaped model: batch x prompt length x new tokens.
     #[arg(long, default_value = "16x8x64")]
     sample_70m: Shape,
+    /// Any causal LM directory (scripts/bench/llama_generation_peer.py writes a SmolLM2-135M
+    /// shaped Llama): greedy and sampled rows of `--llama-shape` on it.
+    #[arg(long)]
+    llama_dir: Option<std::path::PathBuf>,
+    /// Batch x prompt length x new tokens of the `--llama-dir` rows.
+    #[arg(long, default_value = "8x8x32")]
+    llama_shape: Shape,
 }
 
 /// `BxPxN`: batch, prompt length, new tokens.
@@ -76,8 +83,19 @@ impl std::fmt::Display for Shape {
 /// Median seconds of batched sampling (temperature 1, no top-k / top-p, no EOS), after one
 /// warm-up call; fails if a row got fewer than `shape.new` tokens.
 fn time_sampling(
-    model: &GptNeoX,
+    model: &dyn CausalLm,
     shape: Shape,
+    reps: usize,
+    device: tch::Device,
+) -> anyhow::Result<f64> {
+    time_generation(model, shape, SamplingConfig::default(), reps, device)
+}
+
+/// Median seconds of generating `shape` with `sampling` (no EOS), after one warm-up call.
+fn time_generation(
+    model: &dyn CausalLm,
+    shape: Shape,
+    sampling: SamplingConfig,
     reps: usize,
     device: tch::Device,
 ) -> anyhow::Result<f64> {
@@ -85,7 +103,7 @@ fn time_sampling(
     let mask = Tensor::ones([shape.batch, shape.prompt], (Kind::Int64, device));
     let cfg = GenerationConfig::default()
         .with_max_new_tokens(shape.new)
-        .with_sampling(SamplingConfig::default())
+        .with_sampling(sampling)
         .with_eos(None)
         .with_seed(0);
     let g = generate(model, &ids, &mask, &cfg)?;
@@ -150,6 +168,20 @@ fn main() -> anyhow::Result<()> {
         let m70 = GptNeoX::from_pretrained(dir, device, Kind::Float)?;
         out[format!("sample_70m_{}", args.sample_70m)] =
             time_sampling(&m70, args.sample_70m, args.reps, device)?.into();
+    }
+    if let Some(dir) = &args.llama_dir {
+        let llama = lm_backend::load_causal_lm(dir, device, Kind::Float)?;
+        let shape = args.llama_shape;
+        out[format!("llama_greedy_{shape}")] = time_generation(
+            llama.as_ref(),
+            shape,
+            SamplingConfig::greedy(),
+            args.reps,
+            device,
+        )?
+        .into();
+        out[format!("llama_sample_{shape}")] =
+            time_sampling(llama.as_ref(), shape, args.reps, device)?.into();
     }
     println!("{out}");
     Ok(())

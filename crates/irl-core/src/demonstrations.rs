@@ -234,6 +234,12 @@ pub fn build_demonstrations(
             lm_backend::io::tokenizer::pad_batch(ids.clone(), tok.pad_id(), Side::Left, device)?;
         let gen = cfg.batch_generation(tok, start, shortest);
         let run = |model: &dyn CausalLm, g: &GenerationConfig| -> Result<Vec<Vec<i64>>> {
+            // Unless the EOS was named, each model also stops at its own EOS ids.
+            let g = if cfg.stop_at_eos && cfg.generation.eos_token_id.is_none() {
+                &g.clone().with_model_stops(model)
+            } else {
+                g
+            };
             let mut rows = generate(model, &batch.input_ids, &batch.attention_mask, g)?.tokens;
             for (row, &budget) in rows.iter_mut().zip(&budgets) {
                 row.truncate(budget);

@@ -166,7 +166,8 @@ pub fn evaluate_policy(
     let greedy_cfg = GenerationConfig::default()
         .with_max_new_tokens(cfg.max_new_tokens)
         .with_sampling(SamplingConfig::greedy())
-        .with_tokenizer_ids(tokenizer);
+        .with_tokenizer_ids(tokenizer)
+        .with_model_stops(policy);
     let greedy = decode_all(policy, tokenizer, prompts, &greedy_cfg, cfg, device)?;
     let (texts, _) = judged_texts(prompts, &greedy.texts, cfg);
     let greedy_tox = judge_scores(judge, &texts)?;

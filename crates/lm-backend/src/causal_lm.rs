@@ -23,8 +23,12 @@ pub struct LmInfo {
     /// The context: the longest sequence the position scheme supports (learned positions) or
     /// the model was trained for (`max_position_embeddings` of rotary models), if known.
     pub max_positions: Option<i64>,
-    /// End-of-sequence token id from the config.
+    /// End-of-sequence token id from the config (the first, when it lists several).
     pub eos_token_id: Option<i64>,
+    /// Every id that ends a sequence: `generation_config.json`'s `eos_token_id` (an int or a
+    /// list), else `config.json`'s. Generation stops at these when asked to
+    /// ([`GenerationConfig::with_model_stops`](crate::GenerationConfig::with_model_stops)).
+    pub stop_token_ids: Vec<i64>,
     /// Beginning-of-sequence token id from the config.
     pub bos_token_id: Option<i64>,
 }

@@ -107,3 +107,48 @@ fn fused_attention_and_last_token_pass_on_cuda() -> anyhow::Result<()> {
     }
     Ok(())
 }
+
+/// Every decoder family on CUDA: float32 logits within 1e-4 of transformers, bfloat16 within
+/// 5% (relative norm), with left padding.
+#[test]
+fn decoder_families_on_cuda_match_transformers() -> anyhow::Result<()> {
+    let dev = cuda();
+    for name in [
+        "llama_gqa",
+        "llama_tied",
+        "llama_rope_yarn",
+        "mistral_sliding",
+        "qwen2",
+        "qwen3",
+        "gemma2",
+        "olmo2",
+    ] {
+        let r = reference(name)?;
+        let mask = &r["attention_mask"];
+        let _g = tch::no_grad_guard();
+        for kind in [Kind::Float, Kind::BFloat16] {
+            let model = lm_backend::load_causal_lm(fixture(name), dev, kind)?;
+            let logits = model
+                .forward(
+                    &r["input_ids"].to_device(dev),
+                    &mask.to_device(dev),
+                    None,
+                    false,
+                )?
+                .logits
+                .to_kind(Kind::Float)
+                .to_device(Device::Cpu);
+            if kind == Kind::Float {
+                let d = max_abs_diff_masked(&logits, &r["logits"], mask);
+                assert!(d < 1e-4, "{name}: cuda float32 logits differ by {d}");
+            } else {
+                let real = mask.to_kind(Kind::Float).unsqueeze(-1);
+                let want = r["logits"].multiply(&real);
+                let got = logits.multiply(&real);
+                let rel = (&got - &want).norm().double_value(&[]) / want.norm().double_value(&[]);
+                assert!(rel < 0.05, "{name}: cuda bfloat16 relative error {rel}");
+            }
+        }
+    }
+    Ok(())
+}

@@ -158,5 +158,25 @@ fn eos_list_is_read_and_the_first_is_the_eos() -> anyhow::Result<()> {
     let list = ids(&cfg["eos_token_id"]);
     assert!(list.len() > 1, "the fixture writes a list: {list:?}");
     assert_eq!(model.info().eos_token_id, Some(list[0]));
+    assert_eq!(
+        model.info().stop_token_ids,
+        list,
+        "generation_config.json's list"
+    );
+    let cfg = GenerationConfig::default().with_model_stops(model.as_ref());
+    assert_eq!(cfg.eos_token_id, Some(list[0]));
+    assert_eq!(cfg.extra_eos_token_ids, list[1..].to_vec());
+    // A row stops at an extra EOS: make the first greedy token of row 0 one.
+    let r = reference("llama_gqa")?;
+    let prompt_len = r["input_ids"].size()[1];
+    let first = r["generate_output_ids"].int64_value(&[0, prompt_len]);
+    let mut cfg = GenerationConfig::default()
+        .with_max_new_tokens(8)
+        .with_sampling(SamplingConfig::greedy())
+        .with_pad(0)
+        .with_eos(Some(299));
+    cfg.extra_eos_token_ids = vec![first];
+    let g = generate(model.as_ref(), &r["input_ids"], &r["attention_mask"], &cfg)?;
+    assert_eq!(g.tokens[0], vec![first], "row 0 stops after its extra EOS");
     Ok(())
 }

@@ -366,6 +366,7 @@ impl PpoTrainer {
                     top_p: self.cfg.top_p,
                 })
                 .with_tokenizer_ids(&self.tokenizer)
+                .with_model_stops(self.policy.model())
                 .with_seed(seed);
             let generated = generate(
                 self.policy.model(),
@@ -671,7 +672,8 @@ impl PpoTrainer {
         let cfg = GenerationConfig::default()
             .with_max_new_tokens(self.run.eval_max_new_tokens)
             .with_sampling(SamplingConfig::greedy())
-            .with_tokenizer_ids(&self.tokenizer);
+            .with_tokenizer_ids(&self.tokenizer)
+            .with_model_stops(self.policy.model());
         let mut total = 0.0;
         for chunk in self.eval_prompts.chunks(self.run.eval_batch_size.max(1)) {
             let refs: Vec<&str> = chunk.iter().map(String::as_str).collect();

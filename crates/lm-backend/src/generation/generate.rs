@@ -20,6 +20,8 @@ pub struct GenerationConfig {
     pub sampling: SamplingConfig,
     /// A row stops after emitting this token (kept in its output); `None` never stops early.
     pub eos_token_id: Option<i64>,
+    /// Further tokens a row stops after (a model's list of EOS ids).
+    pub extra_eos_token_ids: Vec<i64>,
     /// Filler for rows that have stopped.
     pub pad_token_id: i64,
     /// Seed of the sampler.
@@ -32,6 +34,7 @@ impl Default for GenerationConfig {
             max_new_tokens: 32,
             sampling: SamplingConfig::default(),
             eos_token_id: None,
+            extra_eos_token_ids: Vec::new(),
             pad_token_id: 0,
             seed: 0,
         }
@@ -64,6 +67,25 @@ impl GenerationConfig {
         self.seed = seed;
         self
     }
+    /// Also stops at every end-of-sequence id of `model`
+    /// ([`LmInfo::stop_token_ids`](crate::LmInfo::stop_token_ids), from its
+    /// `generation_config.json`), as `transformers`' `generate` stops at all of them; the EOS
+    /// set here, if any, stays the first. Call it unless the user named the EOS.
+    pub fn with_model_stops(mut self, model: &dyn CausalLm) -> Self {
+        let ids = &model.info().stop_token_ids;
+        if self.eos_token_id.is_none() {
+            self.eos_token_id = ids.first().copied();
+        }
+        let eos = self.eos_token_id;
+        self.extra_eos_token_ids = ids.iter().copied().filter(|i| Some(*i) != eos).collect();
+        self
+    }
+
+    /// Whether `token` ends a row.
+    pub fn is_eos(&self, token: i64) -> bool {
+        self.eos_token_id == Some(token) || self.extra_eos_token_ids.contains(&token)
+    }
+
     /// Takes EOS and pad ids from a tokenizer.
     pub fn with_tokenizer_ids(mut self, tok: &Tokenizer) -> Self {
         self.eos_token_id = tok.eos_id();
@@ -133,7 +155,7 @@ pub fn generate(
             lps[i].push(lp_v[i]);
             feed.push(next_v[i]);
             feed_mask.push(1);
-            if cfg.eos_token_id == Some(next_v[i]) {
+            if cfg.is_eos(next_v[i]) {
                 finished[i] = true;
             }
         }

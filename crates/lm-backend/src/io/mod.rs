@@ -2,6 +2,7 @@
 //! Hugging Face layout, tokenizers.
 
 pub mod chat;
+pub mod generation_defaults;
 pub mod hub;
 pub mod model_dir;
 pub mod save;

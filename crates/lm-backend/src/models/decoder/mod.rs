@@ -62,6 +62,9 @@ impl Decoder {
         let mut model = crate::global_rng::with_global_rng(|| Self::build(cfg, device, true))?;
         let tied = model.cfg.tie_word_embeddings;
         model.load_weights(&md, kind, |name| tied && name == "lm_head.weight")?;
+        if let Some(ids) = crate::io::generation_defaults::generation_eos_ids(&md.dir)? {
+            model.info.stop_token_ids = ids;
+        }
         Ok(model)
     }
 
@@ -131,6 +134,7 @@ impl Decoder {
             num_layers: cfg.num_layers,
             max_positions: Some(cfg.max_positions),
             eos_token_id: cfg.eos_token_ids.first().copied(),
+            stop_token_ids: cfg.eos_token_ids.clone(),
             bos_token_id: cfg.bos_token_id,
         };
         Ok(Decoder {

@@ -201,6 +201,7 @@ impl Gpt2 {
             num_layers: cfg.num_layers,
             max_positions: Some(cfg.max_positions),
             eos_token_id: cfg.eos_token_id,
+            stop_token_ids: cfg.eos_token_id.into_iter().collect(),
             bos_token_id: cfg.bos_token_id,
         };
         Gpt2 {

@@ -206,6 +206,7 @@ impl GptNeoX {
             // Rotary positions have no hard bound; the model was trained for this many.
             max_positions: Some(cfg.max_positions),
             eos_token_id: cfg.eos_token_id,
+            stop_token_ids: cfg.eos_token_id.into_iter().collect(),
             bos_token_id: cfg.bos_token_id,
         };
         GptNeoX {
