@@ -14,26 +14,18 @@ import argparse
 import json
 import os
 import shutil
-import statistics
 import subprocess
+import sys
 import tempfile
-import time
 
 import torch
 from transformers import LlamaConfig, LlamaForCausalLM
 
+sys.path.insert(0, os.path.dirname(os.path.abspath(__file__)))
+from compare_peers import med  # noqa: E402  (median of reps after a warm-up)
+
 FIXTURE = "crates/lm-backend/tests/fixtures/llama_gqa"
 SEED = 0
-
-
-def med(f, reps):
-    f()
-    ts = []
-    for _ in range(reps):
-        t = time.perf_counter()
-        f()
-        ts.append(time.perf_counter() - t)
-    return statistics.median(ts)
 
 
 def write_model(dst):
@@ -83,7 +75,7 @@ def main():
     for attn in ("eager", "sdpa"):
         m = LlamaForCausalLM.from_pretrained(model_dir, attn_implementation=attn).eval()
         for sample in (False, True):
-            theirs[(attn, sample)] = med(peer(m, shape, sample), args.reps)
+            theirs[(attn, sample)] = med(peer(m, shape, sample), args.reps, warmup=True)
         del m
 
     subprocess.run(["cargo", "build", "-q", "--example", "bench_peers"], check=True)

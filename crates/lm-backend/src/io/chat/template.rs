@@ -14,7 +14,7 @@ use super::{py_json, py_str};
 use crate::error::{LmError, Result};
 
 /// The special tokens transformers passes to templates, when the tokenizer sets them.
-const SPECIAL_TOKENS: &[&str] = &[
+pub const SPECIAL_TOKENS: &[&str] = &[
     "bos_token",
     "eos_token",
     "unk_token",
@@ -23,11 +23,6 @@ const SPECIAL_TOKENS: &[&str] = &[
     "cls_token",
     "mask_token",
 ];
-
-/// The names of [`SPECIAL_TOKENS`].
-pub fn special_token_names() -> &'static [&'static str] {
-    SPECIAL_TOKENS
-}
 
 /// What `continue_final_message` appends to the last message and cuts the render at.
 const CONTINUE_TAG: &str = "CONTINUE_FINAL_MESSAGE_TAG ";

@@ -42,7 +42,7 @@ pub fn read(dir: &Path) -> Result<Option<ChatTemplate>> {
     } else {
         Value::Null
     };
-    let special = super::template::special_token_names()
+    let special = super::template::SPECIAL_TOKENS
         .iter()
         .filter_map(|name| {
             let text = config
