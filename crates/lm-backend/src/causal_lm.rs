@@ -8,6 +8,7 @@ use tch::{nn::VarStore, Tensor};
 
 use crate::error::Result;
 use crate::nn::kv_cache::KvCache;
+use crate::nn::linear::Linear;
 
 /// Sizes and special tokens of a causal LM, independent of its architecture.
 #[derive(Debug, Clone, PartialEq, Eq)]
@@ -70,6 +71,13 @@ pub trait CausalLm: Send {
 
     /// Next-token logits from hidden states, `[.., vocab]`.
     fn lm_head(&self, hidden: &Tensor) -> Result<Tensor>;
+
+    /// The linear projections of the layers (attention and MLP, each named by its module
+    /// path), which LoRA adapters attach to ([`crate::lora`]). Empty (the default): the
+    /// model takes no adapters.
+    fn linears(&self) -> Vec<&Linear> {
+        Vec::new()
+    }
 
     /// The variable-name prefix of transformer layer `i` (e.g. `gpt_neox.layers.3.`), used to
     /// freeze all but the top layers.

@@ -9,6 +9,7 @@ pub mod error;
 pub mod generation;
 pub mod global_rng;
 pub mod io;
+pub mod lora;
 pub mod models;
 pub mod nn;
 pub mod sequence_classifier;

@@ -11,14 +11,18 @@ use crate::error::{LmError, Result};
 use crate::io::tokenizer::Tokenizer;
 
 /// Writes `config` as `config.json`, every variable of `vs` under its name to
-/// `model.safetensors`, and the tokenizer (if given) as `tokenizer.json`, into `dir`.
+/// `model.safetensors` (LoRA adapters' excepted: see [`crate::lora`]), and the tokenizer (if given) as `tokenizer.json`, into `dir`.
 pub fn save_pretrained(
     dir: &Path,
     vs: &VarStore,
     config: &serde_json::Value,
     tokenizer: Option<&Tokenizer>,
 ) -> Result<()> {
-    let mut named: Vec<(String, Tensor)> = vs.variables().into_iter().collect();
+    let mut named: Vec<(String, Tensor)> = vs
+        .variables()
+        .into_iter()
+        .filter(|(n, _)| !crate::lora::is_adapter_variable(n))
+        .collect();
     named.sort_by(|a, b| a.0.cmp(&b.0));
     save_tensors_and_config(dir, &named, config)?;
     if let Some(tok) = tokenizer {

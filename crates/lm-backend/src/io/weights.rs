@@ -71,7 +71,15 @@ impl Checkpoint {
     /// dtype and device). Tensors for which `ignore` returns true are skipped; any other tensor
     /// that `vs` does not hold is an error, as is any variable the checkpoint lacks.
     pub fn load_into(&self, vs: &VarStore, ignore: impl Fn(&str) -> bool) -> Result<()> {
-        let vars = vs.variables();
+        self.load_named(&vs.variables(), ignore)
+    }
+
+    /// [`Checkpoint::load_into`] for a chosen set of variables (e.g. a model's adapters).
+    pub fn load_named(
+        &self,
+        vars: &HashMap<String, Tensor>,
+        ignore: impl Fn(&str) -> bool,
+    ) -> Result<()> {
         let mut missing: Vec<String> = vars
             .keys()
             .filter(|n| !self.tensors.contains_key(*n))

@@ -9,6 +9,7 @@ pub mod gated_mlp;
 pub mod heads;
 pub mod init;
 pub mod kv_cache;
+pub mod linear;
 pub mod pooling;
 pub mod rms_norm;
 pub mod rope_scaling;

@@ -3,22 +3,23 @@
 //! a KV cache of the key/value heads (repeated to the query heads only to attend), optional
 //! soft-capping of the scores.
 
-use tch::{nn, nn::Module, Tensor};
+use tch::{nn, Tensor};
 
 use super::config::{DecoderConfig, QkNorm};
 use crate::error::Result;
 use crate::nn::causal_attention::{attend_softcapped, CausalMask};
 use crate::nn::kv_cache::KvCache;
+use crate::nn::linear::Linear;
 use crate::nn::rms_norm::RmsNorm;
 use crate::nn::rotary::Rotary;
 
 /// One attention block (`...self_attn`).
 #[derive(Debug)]
 pub struct DecoderAttention {
-    q_proj: nn::Linear,
-    k_proj: nn::Linear,
-    v_proj: nn::Linear,
-    o_proj: nn::Linear,
+    q_proj: Linear,
+    k_proj: Linear,
+    v_proj: Linear,
+    o_proj: Linear,
     qk_norm: Option<(RmsNorm, RmsNorm)>,
     whole_qk_norm: bool,
     num_heads: i64,
@@ -32,10 +33,6 @@ pub struct DecoderAttention {
 impl DecoderAttention {
     /// Creates the block's variables under `vs`.
     pub fn new(vs: nn::Path, cfg: &DecoderConfig) -> Self {
-        let lin = |bias| nn::LinearConfig {
-            bias,
-            ..Default::default()
-        };
         let (h, q, kv) = (
             cfg.hidden_size,
             cfg.num_heads * cfg.head_dim,
@@ -49,10 +46,10 @@ impl DecoderAttention {
             QkNorm::Whole => Some((norm("q_norm", q), norm("k_norm", kv))),
         };
         DecoderAttention {
-            q_proj: nn::linear(&vs / "q_proj", h, q, lin(cfg.qkv_bias)),
-            k_proj: nn::linear(&vs / "k_proj", h, kv, lin(cfg.qkv_bias)),
-            v_proj: nn::linear(&vs / "v_proj", h, kv, lin(cfg.qkv_bias)),
-            o_proj: nn::linear(&vs / "o_proj", q, h, lin(cfg.o_bias)),
+            q_proj: Linear::new(&vs / "q_proj", h, q, cfg.qkv_bias),
+            k_proj: Linear::new(&vs / "k_proj", h, kv, cfg.qkv_bias),
+            v_proj: Linear::new(&vs / "v_proj", h, kv, cfg.qkv_bias),
+            o_proj: Linear::new(&vs / "o_proj", q, h, cfg.o_bias),
             qk_norm,
             whole_qk_norm: cfg.qk_norm == QkNorm::Whole,
             num_heads: cfg.num_heads,
@@ -64,17 +61,23 @@ impl DecoderAttention {
         }
     }
 
+    /// The four projections.
+    pub fn linears(&self) -> [&Linear; 4] {
+        [&self.q_proj, &self.k_proj, &self.v_proj, &self.o_proj]
+    }
+
     /// `x` `[batch, len, hidden]` projected by `proj` into `heads` heads
     /// `[batch, heads, len, head_dim]`, normalised by `norm` (whole or per head) if any.
     fn heads(
         &self,
         x: &Tensor,
-        proj: &nn::Linear,
+        proj: &Linear,
         heads: i64,
         norm: Option<&RmsNorm>,
+        train: bool,
     ) -> Result<Tensor> {
         let (b, t, _) = x.size3()?;
-        let mut y = proj.forward(x);
+        let mut y = proj.forward(x, train)?;
         if let (Some(n), true) = (norm, self.whole_qk_norm) {
             y = n.forward(&y)?;
         }
@@ -100,9 +103,9 @@ impl DecoderAttention {
             Some((q, k)) => (Some(q), Some(k)),
             None => (None, None),
         };
-        let q = self.heads(x, &self.q_proj, self.num_heads, qn)?;
-        let k = self.heads(x, &self.k_proj, self.num_kv_heads, kn)?;
-        let v = self.heads(x, &self.v_proj, self.num_kv_heads, None)?;
+        let q = self.heads(x, &self.q_proj, self.num_heads, qn, train)?;
+        let k = self.heads(x, &self.k_proj, self.num_kv_heads, kn, train)?;
+        let v = self.heads(x, &self.v_proj, self.num_kv_heads, None, train)?;
         let q = rotary.apply(&q, &cos_sin.0, &cos_sin.1)?;
         let k = rotary.apply(&k, &cos_sin.0, &cos_sin.1)?;
         let (k, v) = match cache {
@@ -129,6 +132,6 @@ impl DecoderAttention {
             t,
             self.num_heads * self.head_dim,
         ])?;
-        Ok(self.o_proj.forward(&out))
+        self.o_proj.forward(&out, train)
     }
 }

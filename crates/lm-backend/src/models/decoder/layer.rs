@@ -9,6 +9,7 @@ use crate::error::Result;
 use crate::nn::causal_attention::CausalMask;
 use crate::nn::gated_mlp::GatedMlp;
 use crate::nn::kv_cache::KvCache;
+use crate::nn::linear::Linear;
 use crate::nn::rms_norm::RmsNorm;
 use crate::nn::rotary::Rotary;
 
@@ -88,6 +89,13 @@ impl DecoderLayer {
         }
     }
 
+    /// The attention and MLP projections.
+    pub fn linears(&self) -> impl Iterator<Item = &Linear> {
+        let attn = self.self_attn.linears();
+        let mlp = self.mlp.linears();
+        attn.into_iter().chain(mlp)
+    }
+
     /// The residual stream after this layer.
     pub fn forward(
         &self,
@@ -106,7 +114,7 @@ impl DecoderLayer {
         let h = x.f_add(&maybe(&n.after_attention, attn)?)?;
         let mlp = self
             .mlp
-            .forward(&maybe(&n.before_mlp, h.shallow_clone())?)?;
+            .forward(&maybe(&n.before_mlp, h.shallow_clone())?, train)?;
         Ok(h.f_add(&maybe(&n.after_mlp, mlp)?)?)
     }
 }

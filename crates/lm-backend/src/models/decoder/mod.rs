@@ -23,6 +23,7 @@ use crate::io::weights::Checkpoint;
 use crate::nn::attention_mask::{position_ids, windowed_causal_bias};
 use crate::nn::causal_attention::CausalMask;
 use crate::nn::kv_cache::KvCache;
+use crate::nn::linear::Linear;
 use crate::nn::rms_norm::RmsNorm;
 use crate::nn::rotary::Rotary;
 
@@ -254,6 +255,10 @@ impl CausalLm for Decoder {
             Some(cap) => logits.f_div_scalar(cap)?.f_tanh()?.f_mul_scalar(cap)?,
             None => logits,
         })
+    }
+
+    fn linears(&self) -> Vec<&Linear> {
+        self.layers.iter().flat_map(DecoderLayer::linears).collect()
     }
 
     fn layer_prefix(&self, i: usize) -> String {

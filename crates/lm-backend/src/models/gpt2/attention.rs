@@ -7,17 +7,17 @@
 use tch::{nn, Tensor};
 
 use super::config::Gpt2Config;
-use super::conv1d::Conv1D;
 use crate::error::Result;
 use crate::nn::attention_mask::last_query_bias;
 use crate::nn::causal_attention::{at_last_position, CausalMask};
 use crate::nn::kv_cache::KvCache;
+use crate::nn::linear::Linear;
 
 /// One attention block: fused `c_attn` (`[hidden, 3 * hidden]`) and output `c_proj`.
 #[derive(Debug)]
 pub struct Gpt2Attention {
-    c_attn: Conv1D,
-    c_proj: Conv1D,
+    c_attn: Linear,
+    c_proj: Linear,
     num_heads: i64,
     head_dim: i64,
     scale: f64,
@@ -37,8 +37,8 @@ impl Gpt2Attention {
             scale /= (layer_idx + 1) as f64;
         }
         Gpt2Attention {
-            c_attn: Conv1D::new(&vs / "c_attn", h, 3 * h),
-            c_proj: Conv1D::new(&vs / "c_proj", h, h),
+            c_attn: Linear::conv1d(&vs / "c_attn", h, 3 * h),
+            c_proj: Linear::conv1d(&vs / "c_proj", h, h),
             num_heads: cfg.num_heads,
             head_dim: cfg.head_dim,
             scale,
@@ -47,10 +47,15 @@ impl Gpt2Attention {
         }
     }
 
+    /// The two projections.
+    pub fn linears(&self) -> [&Linear; 2] {
+        [&self.c_attn, &self.c_proj]
+    }
+
     /// Queries, keys and values `[batch, heads, len, head_dim]` of `x` `[batch, len, hidden]`.
-    fn heads(&self, x: &Tensor) -> Result<[Tensor; 3]> {
+    fn heads(&self, x: &Tensor, train: bool) -> Result<[Tensor; 3]> {
         let (b, t, h) = x.size3()?;
-        let parts = self.c_attn.forward(x)?.f_split(h, -1)?;
+        let parts = self.c_attn.forward(x, train)?.f_split(h, -1)?;
         let head = |part: &Tensor| -> Result<Tensor> {
             Ok(part
                 .f_view([b, t, self.num_heads, self.head_dim])?
@@ -68,7 +73,7 @@ impl Gpt2Attention {
         train: bool,
     ) -> Result<Tensor> {
         let (b, t, h) = x.size3()?;
-        let [q, k, v] = self.heads(x)?;
+        let [q, k, v] = self.heads(x, train)?;
         let (k, v) = match cache {
             Some((c, layer)) => c.append(layer, k, v)?,
             None => (k, v),
@@ -80,7 +85,7 @@ impl Gpt2Attention {
             .f_view([b, t, h])?;
         Ok(self
             .c_proj
-            .forward(&out)?
+            .forward(&out, train)?
             .f_dropout(self.resid_dropout, train)?)
     }
 
@@ -95,7 +100,7 @@ impl Gpt2Attention {
         train: bool,
     ) -> Result<Tensor> {
         let (b, _, h) = x.size3()?;
-        let [q, k, v] = self.heads(x)?;
+        let [q, k, v] = self.heads(x, train)?;
         let q_last = at_last_position(&q, last)?;
         let bias = last_query_bias(attention_mask, last, q_last.kind())?;
         let out = CausalMask::Bias(bias)
@@ -103,7 +108,7 @@ impl Gpt2Attention {
             .f_reshape([b, h])?;
         Ok(self
             .c_proj
-            .forward(&out)?
+            .forward(&out, train)?
             .f_dropout(self.resid_dropout, train)?)
     }
 }

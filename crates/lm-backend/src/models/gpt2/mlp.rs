@@ -4,15 +4,15 @@
 use tch::{nn, Tensor};
 
 use super::config::Gpt2Config;
-use super::conv1d::Conv1D;
 use crate::error::Result;
 use crate::nn::activation::Activation;
+use crate::nn::linear::Linear;
 
 /// The MLP of one layer.
 #[derive(Debug)]
 pub struct Gpt2Mlp {
-    c_fc: Conv1D,
-    c_proj: Conv1D,
+    c_fc: Linear,
+    c_proj: Linear,
     act: Activation,
     dropout: f64,
 }
@@ -21,8 +21,8 @@ impl Gpt2Mlp {
     /// Creates the block's variables under `vs` (`...mlp`).
     pub fn new(vs: nn::Path, cfg: &Gpt2Config) -> Self {
         Gpt2Mlp {
-            c_fc: Conv1D::new(&vs / "c_fc", cfg.hidden_size, cfg.inner_size),
-            c_proj: Conv1D::new(&vs / "c_proj", cfg.inner_size, cfg.hidden_size),
+            c_fc: Linear::conv1d(&vs / "c_fc", cfg.hidden_size, cfg.inner_size),
+            c_proj: Linear::conv1d(&vs / "c_proj", cfg.inner_size, cfg.hidden_size),
             act: cfg.activation,
             dropout: cfg.resid_dropout,
         }
@@ -30,7 +30,15 @@ impl Gpt2Mlp {
 
     /// `[.., hidden]` -> `[.., hidden]`.
     pub fn forward(&self, x: &Tensor, train: bool) -> Result<Tensor> {
-        let h = self.act.apply(&self.c_fc.forward(x)?);
-        Ok(self.c_proj.forward(&h)?.f_dropout(self.dropout, train)?)
+        let h = self.act.apply(&self.c_fc.forward(x, train)?);
+        Ok(self
+            .c_proj
+            .forward(&h, train)?
+            .f_dropout(self.dropout, train)?)
+    }
+
+    /// The two projections.
+    pub fn linears(&self) -> [&Linear; 2] {
+        [&self.c_fc, &self.c_proj]
     }
 }

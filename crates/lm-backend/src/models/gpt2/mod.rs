@@ -5,7 +5,6 @@
 
 pub mod attention;
 pub mod config;
-pub mod conv1d;
 pub mod mlp;
 
 use std::path::Path;
@@ -14,7 +13,6 @@ use tch::{nn, nn::Module, Device, Kind, Tensor};
 
 pub use attention::Gpt2Attention;
 pub use config::Gpt2Config;
-pub use conv1d::Conv1D;
 pub use mlp::Gpt2Mlp;
 
 use crate::causal_lm::{CausalLm, LmInfo};
@@ -24,6 +22,7 @@ use crate::io::weights::Checkpoint;
 use crate::nn::attention_mask::position_ids;
 use crate::nn::causal_attention::CausalMask;
 use crate::nn::kv_cache::KvCache;
+use crate::nn::linear::Linear;
 
 /// Non-parameter buffers that GPT-2 checkpoints carry (the causal mask and its fill value)
 /// and that are skipped on purpose.
@@ -39,6 +38,13 @@ pub struct Gpt2Block {
 }
 
 impl Gpt2Block {
+    /// The attention and MLP projections.
+    fn linears(&self) -> impl Iterator<Item = &Linear> {
+        let attn = self.attn.linears();
+        let mlp = self.mlp.linears();
+        attn.into_iter().chain(mlp)
+    }
+
     fn new(vs: nn::Path, cfg: &Gpt2Config, layer_idx: usize) -> Self {
         let ln = nn::LayerNormConfig {
             eps: cfg.layer_norm_eps,
@@ -301,6 +307,10 @@ impl CausalLm for Gpt2 {
     fn lm_head(&self, hidden: &Tensor) -> Result<Tensor> {
         let w = self.lm_head.as_ref().unwrap_or(&self.wte);
         Ok(hidden.f_matmul(&w.f_tr()?)?)
+    }
+
+    fn linears(&self) -> Vec<&Linear> {
+        self.h.iter().flat_map(Gpt2Block::linears).collect()
     }
 
     fn layer_prefix(&self, i: usize) -> String {

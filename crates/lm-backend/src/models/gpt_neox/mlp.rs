@@ -1,43 +1,39 @@
 //! GPT-NeoX feed-forward block (`GPTNeoXMLP`): `dense_h_to_4h`, activation, `dense_4h_to_h`.
 
-use tch::{nn, nn::Module, Tensor};
+use tch::{nn, Tensor};
 
 use super::config::GptNeoXConfig;
+use crate::error::Result;
 use crate::nn::activation::Activation;
+use crate::nn::linear::Linear;
 
 /// The MLP of one layer.
 #[derive(Debug)]
 pub struct GptNeoXMlp {
-    dense_h_to_4h: nn::Linear,
-    dense_4h_to_h: nn::Linear,
+    dense_h_to_4h: Linear,
+    dense_4h_to_h: Linear,
     act: Activation,
 }
 
 impl GptNeoXMlp {
     /// Creates the block's variables under `vs` (`...mlp`).
     pub fn new(vs: nn::Path, cfg: &GptNeoXConfig) -> Self {
-        let c = Default::default();
+        let (h, inner) = (cfg.hidden_size, cfg.intermediate_size);
         GptNeoXMlp {
-            dense_h_to_4h: nn::linear(
-                &vs / "dense_h_to_4h",
-                cfg.hidden_size,
-                cfg.intermediate_size,
-                c,
-            ),
-            dense_4h_to_h: nn::linear(
-                &vs / "dense_4h_to_h",
-                cfg.intermediate_size,
-                cfg.hidden_size,
-                c,
-            ),
+            dense_h_to_4h: Linear::new(&vs / "dense_h_to_4h", h, inner, true),
+            dense_4h_to_h: Linear::new(&vs / "dense_4h_to_h", inner, h, true),
             act: cfg.activation,
         }
     }
-}
 
-impl Module for GptNeoXMlp {
-    fn forward(&self, x: &Tensor) -> Tensor {
-        self.dense_4h_to_h
-            .forward(&self.act.apply(&self.dense_h_to_4h.forward(x)))
+    /// The block's output, same shape as `x` (`train`: adapters' dropout).
+    pub fn forward(&self, x: &Tensor, train: bool) -> Result<Tensor> {
+        let inner = self.act.apply(&self.dense_h_to_4h.forward(x, train)?);
+        self.dense_4h_to_h.forward(&inner, train)
+    }
+
+    /// The two projections.
+    pub fn linears(&self) -> [&Linear; 2] {
+        [&self.dense_h_to_4h, &self.dense_4h_to_h]
     }
 }

@@ -22,6 +22,7 @@ use crate::nn::attention_mask::position_ids;
 use crate::nn::causal_attention::CausalMask;
 use crate::nn::heads::{last_token_hidden, last_token_index};
 use crate::nn::kv_cache::KvCache;
+use crate::nn::linear::Linear;
 use crate::nn::rotary::Rotary;
 
 /// Non-parameter buffers that real checkpoints carry and that are skipped on purpose.
@@ -60,6 +61,13 @@ impl GptNeoXLayer {
         }
     }
 
+    /// The attention and MLP projections.
+    fn linears(&self) -> impl Iterator<Item = &Linear> {
+        let attn = self.attention.linears();
+        let mlp = self.mlp.linears();
+        attn.into_iter().chain(mlp)
+    }
+
     fn forward(
         &self,
         x: &Tensor,
@@ -86,10 +94,11 @@ impl GptNeoXLayer {
     /// The residual stream `x` plus the attention output `attn` and the MLP, in parallel
     /// (the MLP reads `x`) or in sequence (it reads `x + attn`).
     fn add_attention_and_mlp(&self, x: &Tensor, attn: &Tensor, train: bool) -> Result<Tensor> {
-        let mlp = |input: &Tensor| {
-            self.mlp
-                .forward(&self.post_attention_layernorm.forward(input))
-                .f_dropout(self.hidden_dropout, train)
+        let mlp = |input: &Tensor| -> Result<Tensor> {
+            Ok(self
+                .mlp
+                .forward(&self.post_attention_layernorm.forward(input), train)?
+                .f_dropout(self.hidden_dropout, train)?)
         };
         if self.parallel_residual {
             Ok(x.f_add(attn)?.f_add(&mlp(x)?)?)
@@ -316,6 +325,10 @@ impl CausalLm for GptNeoX {
     fn lm_head(&self, hidden: &Tensor) -> Result<Tensor> {
         let w = self.embed_out.as_ref().unwrap_or(&self.embed_in.ws);
         Ok(hidden.f_matmul(&w.f_tr()?)?)
+    }
+
+    fn linears(&self) -> Vec<&Linear> {
+        self.layers.iter().flat_map(GptNeoXLayer::linears).collect()
     }
 
     fn layer_prefix(&self, i: usize) -> String {
